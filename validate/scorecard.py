@@ -1,0 +1,284 @@
+"""Score a pipeline result (limap.h5) against the ground truth (truth.h5).
+
+``validate`` reads both files, brings the truth onto the result's grid, runs every
+metric and writes ``scorecard.json`` (and figures). ``summary_table`` prints the
+headline numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from trixanes.atomic import write_json
+from validate.grid import truth_on_grid
+from validate.metrics import CLASS_NAMES, as_dict, compare
+
+
+@dataclass(frozen=True)
+class VolumeFile:
+    """Arrays and attributes read from truth.h5 or limap.h5 (absent ones are None)."""
+
+    path: Path
+    li: np.ndarray
+    labels: np.ndarray
+    voxel_size_um: float
+    origin_um: tuple
+    x_pristine: float
+    x_charged: float
+    phase: np.ndarray | None = None
+    am_mask: np.ndarray | None = None
+
+
+def _dataset(f, path, name, kinds):
+    if name not in f or not isinstance(f[name], h5py.Dataset):
+        raise ValueError(f"{path}: missing dataset /{name}")
+    d = f[name]
+    if d.ndim != 3:
+        raise ValueError(f"{path}: dataset /{name} must be 3-D (z, y, x), has shape {d.shape}")
+    if d.dtype.kind not in kinds:
+        raise ValueError(f"{path}: dataset /{name} has dtype {d.dtype}, expected kind {kinds!r}")
+    return d[()]
+
+
+def _attr(f, path, name, n=None):
+    if name not in f.attrs:
+        raise ValueError(f"{path}: missing root attribute '{name}'")
+    v = np.asarray(f.attrs[name], np.float64).ravel()
+    if v.size != (n or 1) or not np.isfinite(v).all():
+        raise ValueError(f"{path}: attribute '{name}' must be {n or 1} finite number(s), got {v}")
+    return tuple(float(x) for x in v) if n else float(v[0])
+
+
+def read_volume(path, kind) -> VolumeFile:
+    """Read truth.h5 (``kind="truth"``) or limap.h5 (``kind="result"``) and check it.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    kind : {"truth", "result"}
+        Which contract to check: the truth has ``/phase``, the result ``/am_mask``.
+
+    Returns
+    -------
+    VolumeFile
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the dataset or attribute that is missing or malformed.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "bad.h5"
+    >>> with h5py.File(p, "w") as f:
+    ...     f["li"] = np.zeros((2, 2, 2), np.float32)
+    >>> read_volume(p, "truth")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: .../bad.h5: missing dataset /phase
+    """
+    if kind not in ("truth", "result"):
+        raise ValueError(f"kind must be 'truth' or 'result', got {kind!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path}: not a readable HDF5 file ({err})") from err
+    with f:
+        li = _dataset(f, path, "li", "f")
+        extra = "phase" if kind == "truth" else "am_mask"
+        mask = _dataset(f, path, extra, "uib")
+        labels = _dataset(f, path, "labels", "ui")
+        for name, arr in ((extra, mask), ("labels", labels)):
+            if arr.shape != li.shape:
+                raise ValueError(f"{path}: dataset /{name} shape {arr.shape} differs from /li {li.shape}")
+        vox = _attr(f, path, "voxel_size_um")
+        if vox <= 0:
+            raise ValueError(f"{path}: attribute 'voxel_size_um' must be positive, got {vox}")
+        out = VolumeFile(
+            path=path,
+            li=li.astype(np.float32, copy=False),
+            labels=labels.astype(np.int32, copy=False),
+            voxel_size_um=vox,
+            origin_um=_attr(f, path, "origin_um", 3),
+            x_pristine=_attr(f, path, "x_pristine"),
+            x_charged=_attr(f, path, "x_charged"),
+        )
+    if kind == "truth":
+        return replace(out, phase=mask.astype(np.uint8, copy=False))
+    return replace(out, am_mask=mask.astype(bool))
+
+
+def _statistics(li, am_mask, labels, voxel_size_um, *, x_pristine, x_charged, thresholds):
+    """The pipeline's own statistics (``pipeline.analyze.analyze``) of one map.
+
+    Imported lazily so that validate works (with a note) before that module exists.
+    """
+    try:
+        from pipeline.analyze import analyze
+    except ImportError as err:
+        return {"skipped": f"pipeline.analyze.analyze not importable ({err})"}
+    return analyze(li, am_mask, labels, voxel_size_um, x_pristine=x_pristine,
+                   x_charged=x_charged, thresholds=tuple(thresholds))
+
+
+def validate(truth_path, result_path, out_dir, *, thresholds=(0.6, 0.9), figures=True,
+             progress=False) -> dict:
+    """Score a Li map against the truth; write ``out_dir/scorecard.json`` and figures.
+
+    Parameters
+    ----------
+    truth_path : path-like
+        truth.h5 from ``simulate``.
+    result_path : path-like
+        limap.h5 from ``process``.
+    out_dir : path-like
+        Where scorecard.json and the figures go (created if missing).
+    thresholds : (float, float), optional
+        q thresholds of the Li-poor / moderate / rich classes.
+    figures : bool, optional
+        Also write the PNG figures.
+    progress : bool, optional
+        Print each step with its time.
+
+    Returns
+    -------
+    dict
+        The scorecard, as written (NaN written as null). Sections: ``grid``, ``voxel``
+        (``am``, ``interior``), ``classes``, ``segmentation``, ``particles``,
+        ``profiles`` (``z``, ``depth``), ``total``, ``truth_stats``, ``result_stats``,
+        ``notes``.
+
+    Examples
+    --------
+    >>> card = validate("truth.h5", "limap.h5", "out")  # doctest: +SKIP
+    >>> print(summary_table(card))  # doctest: +SKIP
+    """
+    t0 = float(thresholds[0]), float(thresholds[1])
+    if not 0 <= t0[0] < t0[1]:
+        raise ValueError(f"thresholds must satisfy 0 <= t0 < t1, got {thresholds}")
+    thresholds = t0
+    out_dir = Path(out_dir)
+    clock = _Clock(progress)
+
+    truth = read_volume(truth_path, "truth")
+    res = read_volume(result_path, "result")
+    clock("read files")
+    notes = []
+    if (truth.x_pristine, truth.x_charged) != (res.x_pristine, res.x_charged):
+        notes.append(
+            f"references differ: truth x_pristine/x_charged = {truth.x_pristine}/"
+            f"{truth.x_charged}, result {res.x_pristine}/{res.x_charged}; classes use the truth's"
+        )
+    grid = truth_on_grid(truth.li, truth.phase, truth.labels, truth.voxel_size_um,
+                         truth.origin_um, res.li.shape, res.voxel_size_um, res.origin_um)
+    clock("truth onto result grid")
+    xp, xc = truth.x_pristine, truth.x_charged
+    s = compare(grid, res.li, res.am_mask, res.labels, res.voxel_size_um, res.origin_um[0],
+                x_pristine=xp, x_charged=xc, thresholds=thresholds)
+    clock("metrics")
+
+    li_t = np.where(grid.am_mask, grid.li, np.nan).astype(np.float32)
+    stats_kw = dict(x_pristine=xp, x_charged=xc, thresholds=thresholds)
+    card = {
+        "truth_path": str(truth.path),
+        "result_path": str(res.path),
+        "grid": {
+            "method": grid.method,
+            "truth_voxel_um": truth.voxel_size_um,
+            "result_voxel_um": res.voxel_size_um,
+            "voxel_ratio": res.voxel_size_um / truth.voxel_size_um,
+            "truth_shape": list(truth.li.shape),
+            "result_shape": list(res.li.shape),
+            "n_am_true": int(grid.am_mask.sum()),
+            "n_interior_true": int(grid.interior.sum()),
+        },
+        "voxel": {"am": as_dict(s.voxel_am), "interior": as_dict(s.voxel_interior)},
+        "classes": {"names": list(CLASS_NAMES), **as_dict(s.classes)},
+        "segmentation": as_dict(s.segmentation),
+        "particles": s.particles.to_dict(),
+        "profiles": {"z": as_dict(s.z), "depth": as_dict(s.depth)},
+        "total": as_dict(s.total),
+        "truth_stats": _statistics(li_t, grid.am_mask, grid.labels, res.voxel_size_um, **stats_kw),
+        "result_stats": _statistics(res.li, res.am_mask, res.labels, res.voxel_size_um, **stats_kw),
+        "notes": notes,
+    }
+    clock("statistics")
+    if figures:
+        from validate.figures import write_figures
+
+        paths = write_figures(out_dir, grid, res.li, s, res.voxel_size_um, res.origin_um,
+                              x_range=(xc, xp))
+        card["figures"] = [p.name for p in paths]
+        clock("figures")
+    card = _plain(card)
+    write_json(out_dir / "scorecard.json", card)
+    return card
+
+
+class _Clock:
+    def __init__(self, on):
+        self.on, self.t = on, time.perf_counter()
+
+    def __call__(self, what):
+        if self.on:
+            now = time.perf_counter()
+            print(f"validate: {what} ({now - self.t:.1f} s)", flush=True)
+            self.t = now
+
+
+def _plain(obj):
+    """JSON-ready copy: numpy to Python, NaN/inf to None (strict JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, (np.integer, np.bool_)):
+        return obj.item()
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+_HEADLINES = (
+    ("interior Li RMSE", ("voxel", "interior", "rmse"), "{:.4f}"),
+    ("AM Li RMSE", ("voxel", "am", "rmse"), "{:.4f}"),
+    ("AM Li bias", ("voxel", "am", "bias"), "{:+.4f}"),
+    ("particle mean-Li MAE", ("particles", "mean_li", "mae"), "{:.4f}"),
+    ("total Li error", ("total", "error"), "{:+.4f}"),
+    ("AM Dice", ("segmentation", "dice"), "{:.3f}"),
+    ("class accuracy", ("classes", "accuracy"), "{:.3f}"),
+    ("particle F1", ("particles", "f1"), "{:.3f}"),
+)
+
+
+def summary_table(scorecard: dict) -> str:
+    """A short fixed-width table of the headline numbers.
+
+    Examples
+    --------
+    >>> print(summary_table({"voxel": {"interior": {"rmse": 0.012}}}).splitlines()[2])
+    interior Li RMSE          0.0120
+    """
+    lines = [f"{'metric':<24}{'value':>8}", "-" * 32]
+    for name, keys, fmt in _HEADLINES:
+        v = scorecard
+        for k in keys:
+            v = v.get(k) if isinstance(v, dict) else None
+        text = fmt.format(v) if isinstance(v, (int, float)) else "n/a"
+        lines.append(f"{name:<24}{text:>8}")
+    return "\n".join(lines)
