@@ -1,0 +1,284 @@
+"""Process three scans (pre-edge, edge, post-edge) into a 3D Li map.
+
+The orchestration of the pipeline's stages, each its own module: read and check
+the scans, normalize, find the rotation centre, reconstruct each energy, correct
+the zone-plate magnification and register onto the pre-edge grid, bin, segment,
+compute the edge jump and the Li content, analyze, write ``limap.h5``,
+``stats.json`` and figures. It reads only files: it runs unchanged on beamline data.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+from tqdm.auto import tqdm
+
+from trixanes.atomic import atomic_path, write_json
+
+from . import analyze as _analyze
+from . import figures as _figures
+from .binning import bin_volume, suggest_binning
+from .limap import edge_jump, li_from_jump
+from .references import load_references, reference_jumps
+from .register import register_volume, rescale_to_grid
+from .scanio import ScanError, scan_info
+from .segment import label_particles, segment_phases
+from .volume import reconstruct_scan_file
+
+ROLES = ("pre", "edge", "post")
+
+
+@dataclass(frozen=True)
+class ProcessOptions:
+    """Options of :func:`process`; every field has the default a user would expect.
+
+    Attributes
+    ----------
+    binning : int or None
+        n×n×n block mean after registration; None chooses from the voxel size.
+    algorithm : {"auto", "fbp", "sirt", "cgls"}
+        ``auto``: FBP with full angular coverage, SIRT when the angles leave a gap.
+    center_px : float or None
+        Rotation centre (detector column, px) for every scan; None estimates it per scan.
+    x_pristine, x_charged : float
+        Li stoichiometries of the two reference states.
+    register : bool
+        Register edge and post-edge volumes onto the pre-edge volume.
+    bspline : bool
+        Follow the rigid registration by a B-spline one, for samples that
+        deform between energies. Off by default: on rigid samples it fits
+        noise (spurious displacements of about half a voxel) and costs time.
+    ring_filter : bool
+        Suppress ring artifacts in the sinograms.
+    filter_name : str
+        FBP filter: ramp, shepp-logan, cosine, hamming or hann.
+    thresholds : (float, float)
+        Relative-lithiation thresholds of the Li-poor / moderate / rich classes.
+    figures : bool
+        Write the PNG figures.
+    """
+
+    binning: int | None = None
+    algorithm: str = "auto"
+    center_px: float | None = None
+    x_pristine: float = 1.0
+    x_charged: float = 0.38
+    register: bool = True
+    bspline: bool = False
+    ring_filter: bool = False
+    filter_name: str = "ramp"
+    thresholds: tuple[float, float] = (0.6, 0.9)
+    figures: bool = True
+
+    def __post_init__(self):
+        if self.binning is not None and not (isinstance(self.binning, int) and self.binning >= 1):
+            raise ValueError(f"binning: must be an integer >= 1, got {self.binning!r}")
+        if self.algorithm not in ("auto", "fbp", "sirt", "cgls"):
+            raise ValueError(f"algorithm: must be auto, fbp, sirt or cgls, got {self.algorithm!r}")
+        if not self.x_charged < self.x_pristine:
+            raise ValueError(f"x_charged ({self.x_charged}) must be below x_pristine ({self.x_pristine})")
+        lo, hi = self.thresholds
+        if not 0 <= lo < hi <= 1.5:
+            raise ValueError(f"thresholds: need 0 <= low < high, got {self.thresholds}")
+
+
+@dataclass
+class ProcessResult:
+    limap_path: Path
+    stats_path: Path
+    figures: list = field(default_factory=list)
+    log: list = field(default_factory=list)
+    seconds: float = 0.0
+    stats: dict = field(default_factory=dict)
+
+
+def order_scans(paths) -> dict:
+    """Identify pre-edge, edge and post-edge scans by their recorded energies.
+
+    Returns
+    -------
+    dict
+        ``{"pre": ScanInfo, "edge": ScanInfo, "post": ScanInfo}``.
+
+    Raises
+    ------
+    ScanError
+        Not three files, an energy missing, duplicate energies, or energies
+        that cannot be ordered pre < edge < post.
+    """
+    paths = [Path(p) for p in paths]
+    if len(paths) != 3:
+        raise ScanError(f"process needs exactly three scans (pre-edge, edge, post-edge), got {len(paths)}")
+    infos = [scan_info(p) for p in paths]
+    for info in infos:
+        if info.energy_kev is None:
+            raise ScanError(f"{info.path}: no photon energy recorded "
+                            "(/measurement/instrument/monochromator/energy or /exchange/energy); "
+                            "the three scans are told apart by their energies")
+    energies = [i.energy_kev for i in infos]
+    if len({round(e, 6) for e in energies}) < 3:
+        listing = ", ".join(f"{i.path.name}: {i.energy_kev:.4f} keV" for i in infos)
+        raise ScanError(f"duplicate energies, cannot tell pre-edge, edge and post-edge apart ({listing})")
+    ordered = sorted(infos, key=lambda i: i.energy_kev)
+    shapes = {(i.n_rows, i.n_cols) for i in infos}
+    if len(shapes) != 1:
+        listing = ", ".join(f"{i.path.name}: {i.n_rows} rows x {i.n_cols} cols" for i in infos)
+        raise ScanError(f"detector sizes differ between scans ({listing})")
+    return dict(zip(ROLES, ordered))
+
+
+def process(scans, references, out_dir, options: ProcessOptions | None = None, *,
+            progress: bool = True) -> ProcessResult:
+    """Run the whole pipeline on three Data Exchange scans.
+
+    Parameters
+    ----------
+    scans : sequence of path-like
+        The three scans, in any order: they are ordered by their energies.
+    references : path-like
+        ``references.csv`` (``energy_kev,pristine,charged``), raw absorption spectra.
+    out_dir : path-like
+        Where ``limap.h5``, ``stats.json`` and ``figures/`` go.
+    options : ProcessOptions, optional
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    ProcessResult
+    """
+    t0 = time.perf_counter()
+    opts = options or ProcessOptions()
+    out_dir = Path(out_dir)
+    log: list[str] = []
+    roles = order_scans(scans)
+    energies = tuple(roles[r].energy_kev for r in ROLES)
+    log.append("energies: " + ", ".join(f"{r} {roles[r].energy_kev:.4f} keV ({roles[r].path.name})"
+                                         for r in ROLES))
+    refs = load_references(references)
+    j_pristine, j_charged = reference_jumps(refs, energies)
+    log.append(f"reference edge jumps at these energies: pristine {j_pristine:.4f}, charged {j_charged:.4f}")
+    log.extend(refs.notes)
+
+    pixel = {r: roles[r].pixel_size_um for r in ROLES}
+    if any(p is None for p in pixel.values()):
+        known = [p for p in pixel.values() if p is not None]
+        fallback = known[0] if known else 1.0
+        msg = (f"pixel size missing in {[roles[r].path.name for r in ROLES if pixel[r] is None]}; "
+               f"assuming {fallback} um and no magnification change")
+        warnings.warn(msg)
+        log.append(msg)
+        pixel = {r: (p if p is not None else fallback) for r, p in pixel.items()}
+
+    volumes = {}
+    # each energy is reconstructed chunk by chunk into an on-disk volume, then read back
+    work = Path(tempfile.mkdtemp(prefix=".work-", dir=_mkdir(out_dir)))
+    try:
+        bar = tqdm(ROLES, desc="reconstruct", disable=not progress, unit="energy")
+        for role in bar:
+            bar.set_postfix_str(role)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # missing metadata is reported in the log
+                tomo = reconstruct_scan_file(roles[role].path, work / role, center_px=opts.center_px,
+                                             algorithm=opts.algorithm, ring_filter=opts.ring_filter,
+                                             filter_name=opts.filter_name, progress=False)
+            with h5py.File(tomo.path, "r") as f:
+                volumes[role] = f["volume"][...]
+            if tomo.voxel_size_um is None:
+                volumes[role] *= np.float32(1.0 / pixel[role])
+            log.append(f"{role}: rotation centre {tomo.center_px:.2f} px, {tomo.algorithm}")
+            log.extend(f"  {n}" for n in tomo.notes if not n.startswith(("rotation centre", "energy")))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    ref_shape = volumes["pre"].shape
+    voxel = pixel["pre"]
+    registrations = {}
+    for role in ("edge", "post"):
+        magnified = not np.isclose(pixel[role], voxel, rtol=1e-6)
+        if opts.register:
+            # magnification and registration in one resampling: every extra
+            # interpolation blurs one energy more than the others, and the edge
+            # jump is a ratio of differences that does not forgive that
+            reg = register_volume(volumes["pre"], volumes[role], transform="rigid",
+                                  bspline=opts.bspline, voxel_size_um=voxel,
+                                  moving_voxel_size_um=pixel[role])
+            volumes[role] = reg.moved
+            registrations[role] = reg
+            log.append(f"{role} -> pre: translation (z,y,x) "
+                       f"{np.round(reg.translation_vox, 2).tolist()} vox, rotation "
+                       f"{np.round(reg.rotation_deg, 3).tolist()} deg"
+                       + (f", B-spline up to {reg.bspline_max_displacement_vox:.2f} vox" if opts.bspline else ""))
+        elif magnified:
+            volumes[role] = rescale_to_grid(volumes[role], pixel[role], voxel, ref_shape)
+        if magnified:
+            log.append(f"{role}: magnification corrected, pixel {pixel[role]:.5f} -> {voxel:.5f} um")
+
+    factor = opts.binning or suggest_binning(voxel)
+    binned = {r: bin_volume(volumes[r], factor) for r in ROLES}
+    del volumes
+    voxel_b = voxel * factor
+    log.append(f"binning {factor}x{factor}x{factor}: voxel {voxel_b:.4f} um, shape {binned['pre'].shape}")
+
+    seg = segment_phases(binned["post"])
+    labels = label_particles(seg.am_mask, voxel_b)
+    jump = edge_jump(binned["pre"], binned["edge"], binned["post"], seg.am_mask)
+    li = li_from_jump(jump.J, j_pristine, j_charged, opts.x_pristine, opts.x_charged)
+    log.append(f"active material {seg.am_mask.mean():.3f} of the volume, {labels.max()} particles, "
+               f"{jump.n_invalid} voxels without a valid edge jump")
+
+    stats = _analyze.analyze(li, seg.am_mask, labels, voxel_b, x_pristine=opts.x_pristine,
+                             x_charged=opts.x_charged, thresholds=opts.thresholds,
+                             edge_jump=jump.J)
+    stats["acquisition"] = {
+        "energies_kev": list(energies),
+        "files": {r: str(roles[r].path) for r in ROLES},
+        "reference_jumps": {"pristine": j_pristine, "charged": j_charged},
+        "binning": factor,
+        "voxel_size_um": voxel_b,
+        "registration": {r: _reg_summary(g) for r, g in registrations.items()},
+    }
+
+    nz, ny, nx = binned["pre"].shape
+    origin = [-(ref_shape[0] / 2) * voxel, -(ref_shape[1] / 2) * voxel, -(ref_shape[2] / 2) * voxel]
+    limap_path = out_dir / "limap.h5"
+    with atomic_path(limap_path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("li", data=li.astype(np.float32), compression="gzip", compression_opts=1)
+            f.create_dataset("edge_jump", data=jump.J.astype(np.float32), compression="gzip", compression_opts=1)
+            f.create_dataset("am_mask", data=seg.am_mask.astype(np.uint8), compression="gzip", compression_opts=1)
+            f.create_dataset("labels", data=labels.astype(np.int32), compression="gzip", compression_opts=1)
+            for r in ROLES:
+                f.create_dataset(f"mu/{r}", data=binned[r].astype(np.float32), compression="gzip", compression_opts=1)
+                f[f"mu/{r}"].attrs["units"] = "1/um"
+            f.attrs.update(voxel_size_um=voxel_b, origin_um=origin, energies_kev=list(energies),
+                           binning=factor, x_pristine=opts.x_pristine, x_charged=opts.x_charged)
+    stats_path = write_json(out_dir / "stats.json", stats)
+    figs = []
+    if opts.figures:
+        figs = _figures.save_all(stats, li, binned["post"], voxel_b, out_dir / "figures")
+    seconds = time.perf_counter() - t0
+    return ProcessResult(limap_path, stats_path, figs, log, seconds, stats)
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _reg_summary(reg) -> dict:
+    return {
+        "translation_vox_zyx": np.asarray(reg.translation_vox, float).tolist(),
+        "rotation_deg": np.asarray(reg.rotation_deg, float).tolist(),
+        "scale": float(reg.scale),
+        "bspline_max_displacement_vox": reg.bspline_max_displacement_vox,
+        "metric_before": reg.metric_before,
+        "metric_after": reg.metric_after,
+    }

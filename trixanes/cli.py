@@ -1,0 +1,145 @@
+"""The ``trixanes`` command: a thin layer over the packages' functions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Simulate, process and validate three-energy XANES nano-CT Li maps.",
+)
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def simulate(
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Scenario TOML file."),
+    preset: str = typer.Option("default", help="Preset when no --config: default, quick, tiny, paper."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (overrides the scenario's)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Build a ground truth and write three Data Exchange scans, references.csv, truth.h5."""
+    from synth.config import Scenario, ScenarioError
+    from synth.simulate import simulate as run
+
+    try:
+        sc = Scenario.from_toml(config) if config else Scenario.preset(preset)
+        if seed is not None:
+            sc = sc.replace(seed=seed)
+        res = run(sc, out, progress=not quiet)
+    except (ScenarioError, ValueError, OSError) as exc:
+        _fail(exc)
+    typer.echo(f"wrote {len(res.scan_paths)} scans, references and truth to {out} "
+               f"({res.seconds:.1f} s)")
+
+
+@app.command()
+def process(
+    scans: List[Path] = typer.Argument(..., help="Three Data Exchange scans (any order)."),
+    references: Path = typer.Option(..., "--references", help="references.csv"),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    bin: Optional[int] = typer.Option(None, "--bin", help="Binning factor (default: chosen from the voxel size)."),
+    algorithm: str = typer.Option("auto", help="auto, fbp, sirt or cgls."),
+    center: Optional[float] = typer.Option(None, help="Rotation centre (detector column, px) for all scans."),
+    li_pristine: float = typer.Option(1.0, help="Li stoichiometry of the pristine reference."),
+    li_charged: float = typer.Option(0.38, help="Li stoichiometry of the charged reference."),
+    no_register: bool = typer.Option(False, "--no-register", help="Skip registration."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Process three scans into limap.h5, stats.json and figures."""
+    from pipeline.process import ProcessOptions, process as run
+
+    try:
+        opts = ProcessOptions(binning=bin, algorithm=algorithm, center_px=center,
+                              x_pristine=li_pristine, x_charged=li_charged,
+                              register=not no_register)
+        res = run(scans, references, out, opts, progress=not quiet)
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+    for line in res.log:
+        typer.echo(line)
+    typer.echo(f"wrote {res.limap_path} ({res.seconds:.1f} s)")
+
+
+@app.command()
+def validate(
+    truth: Path = typer.Option(..., "--truth", help="truth.h5 from simulate."),
+    result: Path = typer.Option(..., "--result", help="limap.h5 from process."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+):
+    """Score a pipeline result against the ground truth: scorecard.json and figures."""
+    from validate.scorecard import summary_table, validate as run
+
+    try:
+        card = run(truth, result, out)
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+    typer.echo(summary_table(card))
+
+
+@app.command()
+def reconstruct(
+    scan: Path = typer.Argument(..., help="One Data Exchange scan."),
+    out: Path = typer.Option(..., "--out", help="Output folder (volume.h5)."),
+    center: Optional[float] = typer.Option(None, help="Rotation centre (detector column, px)."),
+    algorithm: str = typer.Option("auto", help="auto, fbp, sirt or cgls."),
+    no_ring_filter: bool = typer.Option(False, "--no-ring-filter"),
+):
+    """Reconstruct one scan into DIR/volume.h5."""
+    from pipeline.volume import reconstruct_scan_file
+
+    try:
+        res = reconstruct_scan_file(scan, out, center_px=center, algorithm=algorithm,
+                                    ring_filter=not no_ring_filter)
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+    for note in getattr(res, "notes", ()):
+        typer.echo(note)
+    typer.echo(f"wrote {res.path}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder."),
+    preset: str = typer.Option("default", help="Scenario preset."),
+    seed: int = typer.Option(0, help="Random seed."),
+):
+    """Simulate -> process -> validate the default scenario and write report.html."""
+    from trixanes.demo import run_demo
+
+    try:
+        run_demo(out, preset=preset, seed=seed)
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+
+
+@app.command()
+def study(
+    name: str = typer.Argument(..., help="Study name (see --list)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (cache and results)."),
+    scheduler: Optional[str] = typer.Option(None, help="Address of an existing Dask scheduler."),
+    workers: int = typer.Option(2, help="Local workers when no scheduler is given."),
+    repeats: int = typer.Option(1, help="Seeds per scenario."),
+    quick: bool = typer.Option(False, "--quick", help="Small, fast version of the study."),
+):
+    """Run a parameter sweep (simulate -> process -> validate per scenario) on Dask."""
+    from studies import run_study
+
+    try:
+        run_study(name, out, scheduler=scheduler, workers=workers, repeats=repeats, quick=quick)
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())
