@@ -1,1 +1,137 @@
-"""studies package."""
+"""Studies: parameter sweeps that answer the users' questions with numbers.
+
+Each study module has ``build_tasks(quick, repeats) -> list[Task]`` and
+``summarize(rows) -> (Figure, markdown)``. :func:`run_study` runs a study's
+scenarios on Dask (cached per scenario, see :mod:`studies.sweep`) and writes
+``<name>.csv``, ``<name>.png`` and ``<name>.md`` into the output folder.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from trixanes.atomic import write_text
+
+from .summary import save_figure, write_csv
+from .sweep import Task, run_sweep
+
+# name -> (module, the question it answers)
+STUDIES = {
+    "dead_angle": "How much does a dead angle (missing wedge) or a limited range bias the Li map?",
+    "binning": "Which binning: where does the noise gain stop paying for the lost resolution?",
+    "edge_energy": "Which edge energy: Li precision and calibration slope across the Ni K-edge.",
+    "dose": "At a fixed photon dose, many noisy projections or few clean ones?",
+    "calibration": "Is the linear calibration good enough when the edge shifts instead of mixing?",
+    "registration": "How much Li error does sample drift between energies leave after registration?",
+}
+
+__all__ = ["STUDIES", "StudyResult", "Task", "run_study", "run_sweep", "study_module"]
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """What :func:`run_study` wrote.
+
+    Attributes
+    ----------
+    name : str
+    csv_path, figure_path, markdown_path : Path
+    rows : tuple of dict
+        One row per scenario (flattened scorecard, timings, parameters).
+    n_failed : int
+        Scenarios that raised (their ``error.json`` is in the cache).
+    seconds : float
+        Wall time of the whole study, cached scenarios included.
+    """
+
+    name: str
+    csv_path: Path
+    figure_path: Path
+    markdown_path: Path
+    rows: tuple
+    n_failed: int
+    seconds: float
+
+
+def study_module(name: str):
+    """The module of a study; ValueError listing the known ones for an unknown name."""
+    if name not in STUDIES:
+        raise ValueError(f"name: unknown study {name!r}; known studies: {', '.join(STUDIES)}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int = 2,
+              repeats: int = 1, quick: bool = False, threads_per_worker: int = 1,
+              progress: bool = True, keep_files: bool = False, fn=None) -> StudyResult:
+    """Run a study's sweep and write its CSV, figure and Markdown verdict.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`STUDIES`.
+    out_dir : path-like
+        Output folder; scenario results are cached in ``out_dir/cache`` so a rerun
+        (after an interruption, or with more repeats) computes only what is missing.
+    scheduler : str, optional
+        Address of a running Dask scheduler; None starts a local cluster;
+        ``"inline"`` runs in this process.
+    workers : int
+        Local worker processes (ignored with a scheduler address).
+    repeats : int
+        Seeds per scenario; the figure and the verdict show mean ± std over them.
+    quick : bool
+        A few small scenarios (``tiny`` preset) instead of the full sweep.
+    threads_per_worker : int
+        Dask threads per local worker.
+    progress : bool
+        Show the progress bar.
+    keep_files : bool
+        Keep each scenario's scans, truth and limap.h5 in the cache (large).
+    fn : callable, optional
+        Replacement of the simulate -> process -> validate chain (tests).
+
+    Returns
+    -------
+    StudyResult
+
+    Examples
+    --------
+    >>> res = run_study("dead_angle", "out/dead_angle", quick=True)  # doctest: +SKIP
+    >>> print(res.markdown_path.read_text())  # doctest: +SKIP
+    """
+    module = study_module(name)
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats: must be an integer >= 1, got {repeats!r}")
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    tasks = module.build_tasks(quick, repeats)
+    rows = run_sweep(tasks, out_dir / "cache", scheduler=scheduler, workers=workers,
+                     threads_per_worker=threads_per_worker, progress=progress, fn=fn,
+                     keep_files=keep_files)
+    csv_path = write_csv(rows, out_dir / f"{name}.csv")
+    fig, text = module.summarize(rows)
+    figure_path = save_figure(fig, out_dir / f"{name}.png")
+    failed = [r for r in rows if r.get("status") != "ok"]
+    md_path = write_text(out_dir / f"{name}.md", _markdown(name, text, rows, failed, repeats, quick))
+    return StudyResult(name, csv_path, figure_path, md_path, tuple(rows), len(failed),
+                       time.perf_counter() - t0)
+
+
+def _markdown(name, text, rows, failed, repeats, quick) -> str:
+    spread = (f"numbers are mean ± standard deviation over {repeats} seeds" if repeats > 1 else
+              "one seed per point, so no error bars: rerun with `--repeats 3` or more")
+    if len(failed) == len(rows):
+        text = "## Verdict\n\nNo scenario finished, so there is nothing to conclude yet."
+    head = [f"# Study `{name}`{' (quick)' if quick else ''}", "", f"*{STUDIES[name]}*", "",
+            f"{len(rows)} scenarios, {len(rows) - len(failed)} finished; {spread}.", ""]
+    tail = []
+    if failed:
+        tail = ["", "## Failed scenarios", "",
+                "These are left out above and retried on the next run "
+                "(traceback in `cache/<key>/error.json`):", ""]
+        tail += [f"- {r.get('label')} (seed {r.get('seed')}, key {str(r.get('key'))[:12]}): "
+                 f"{r.get('error')}" for r in failed]
+    return "\n".join(head) + "\n" + text.rstrip() + "\n" + "\n".join(tail) + "\n"

@@ -1,0 +1,418 @@
+"""The sweep runner: scenarios (simulate -> process -> validate) as cached Dask tasks.
+
+Each scenario lives in ``<cache>/<key>/`` where the key hashes the resolved scenario,
+the processing options and the code version, so a sweep that was interrupted, or
+extended by new scenarios, recomputes only what is missing. ``result.json`` is
+written last and atomically: its presence means "done". A failing scenario leaves
+``error.json`` (with the traceback) instead, is reported, and is retried next time.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from trixanes.atomic import write_json, write_text
+
+from .summary import flatten
+
+ROOT = Path(__file__).resolve().parent.parent
+CODE_PACKAGES = ("synth", "pipeline", "validate")
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# Scorecard parts that are not per-scenario numbers (paths, notes) or are long
+# arrays (profiles go to "curves", the statistics stay in scorecard.json).
+_CARD_SKIP = ("truth_path", "result_path", "figures", "notes", "names", "matrix",
+              "truth_stats", "result_stats", "centres_um", "true", "found")
+_LARGE_FILES = ("limap.h5",)
+
+Chain = Callable[["Task", Path, bool], dict]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One scenario of a study.
+
+    Attributes
+    ----------
+    study : str
+        Study name (a CSV column).
+    label : str
+        Human-readable scenario label, e.g. ``"wedge 30° fbp"``.
+    scenario : synth.config.Scenario
+        The fully specified experiment (its seed included).
+    options : mapping
+        Keyword arguments of ``pipeline.process.ProcessOptions``.
+    repeat : int
+        Repeat index (the seeds differ between repeats).
+    params : mapping
+        The swept parameters, written as ``param.<name>`` columns for the summaries.
+    """
+
+    study: str
+    label: str
+    scenario: object
+    options: Mapping = field(default_factory=dict)
+    repeat: int = 0
+    params: Mapping = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.study or not isinstance(self.study, str):
+            raise ValueError(f"study: must be a non-empty string, got {self.study!r}")
+        if not isinstance(self.repeat, int) or self.repeat < 0:
+            raise ValueError(f"repeat: must be a non-negative integer, got {self.repeat!r}")
+        if not hasattr(self.scenario, "to_toml"):
+            raise ValueError(f"scenario: expected a synth.config.Scenario, got {type(self.scenario).__name__}")
+        for name in ("options", "params"):
+            val = getattr(self, name)
+            if not isinstance(val, Mapping):
+                raise ValueError(f"{name}: expected a mapping, got {type(val).__name__}")
+            object.__setattr__(self, name, dict(val))
+
+    def identity(self) -> dict:
+        """The row columns that say which scenario this is."""
+        row = {"study": self.study, "label": self.label, "repeat": self.repeat,
+               "seed": getattr(self.scenario, "seed", None)}
+        row.update({f"param.{k}": v for k, v in self.params.items()})
+        row.update({f"option.{k}": _plain(v) for k, v in self.options.items()})
+        return row
+
+
+def _plain(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """``trixanes.__version__`` plus a hash of the synth/pipeline/validate sources.
+
+    Computed once per process: a cached result is only reused by the same code.
+    """
+    import trixanes
+
+    h = hashlib.sha256()
+    for pkg in CODE_PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            h.update(str(path.relative_to(ROOT)).encode())
+            h.update(path.read_bytes())
+    return f"{trixanes.__version__}+{h.hexdigest()[:16]}"
+
+
+def task_key(task: Task) -> str:
+    """sha256 of the scenario TOML, the processing options and :func:`code_version`.
+
+    The label, study and swept-parameter names are not part of it: the same
+    experiment reached from two studies is computed once.
+
+    Parameters
+    ----------
+    task : Task
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits, the name of the scenario's cache folder.
+
+    Examples
+    --------
+    >>> from synth.config import Scenario
+    >>> a = Task("s", "a", Scenario.preset("tiny"))
+    >>> task_key(a) == task_key(Task("other", "b", Scenario.preset("tiny"), params={"w": 1}))
+    True
+    >>> task_key(a) == task_key(Task("s", "a", Scenario.preset("tiny").replace(seed=1)))
+    False
+    """
+    blob = json.dumps({"scenario": task.scenario.to_toml(),
+                       "options": {k: _plain(v) for k, v in sorted(task.options.items())},
+                       "code": code_version()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# -- one scenario --------------------------------------------------------------
+def run_chain(task: Task, folder: Path, keep_files: bool = False) -> dict:
+    """simulate -> process -> validate in ``folder``; flat metrics plus ``curves``."""
+    from pipeline.process import ProcessOptions, process
+    from synth.simulate import simulate
+    from validate.scorecard import validate
+
+    opts = {"figures": False, **task.options}
+    if "thresholds" in opts:
+        opts["thresholds"] = tuple(opts["thresholds"])
+    options = ProcessOptions(**opts)
+    shutil.rmtree(folder / "sim", ignore_errors=True)  # leftovers of an interrupted run
+    try:
+        sim = simulate(task.scenario, folder / "sim", progress=False)
+        proc = process(sim.scan_paths, sim.references_path, folder, options=options, progress=False)
+        t0 = time.perf_counter()
+        card = validate(sim.truth_path, proc.limap_path, folder, thresholds=options.thresholds,
+                        figures=options.figures)
+        t_validate = time.perf_counter() - t0
+    finally:
+        if not keep_files:  # success or failure: the cache keeps only the small files
+            shutil.rmtree(folder / "sim", ignore_errors=True)
+            for name in _LARGE_FILES:
+                (folder / name).unlink(missing_ok=True)
+    acquisition = {k: v for k, v in proc.stats.get("acquisition", {}).items() if k != "files"}
+    metrics = flatten(card, skip=_CARD_SKIP)
+    metrics.update(flatten(acquisition, prefix="process"))
+    metrics.update({"time.simulate": sim.seconds, "time.process": proc.seconds,
+                    "time.validate": t_validate})
+    metrics["curves"] = {f"profiles.{p}": {k: card["profiles"][p].get(k) for k in ("centres_um", "true", "found")}
+                         for p in ("z", "depth") if p in card.get("profiles", {})}
+    return metrics
+
+
+def load_result(task: Task, folder: Path) -> dict | None:
+    """The row of a finished scenario from ``folder/result.json``; None if absent or unreadable."""
+    try:
+        stored = json.loads((folder / "result.json").read_text())
+        metrics = stored["metrics"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {**task.identity(), "status": "ok", "cached": True, "key": folder.name,
+            "seconds": stored.get("seconds"), **metrics}
+
+
+def run_scenario(task: Task, cache_dir, *, cache_key: str | None = None, chain: Chain | None = None,
+                 keep_files: bool = False, threads: int | None = None) -> dict:
+    """Run one scenario in ``cache_dir/<key>/`` unless its ``result.json`` is there.
+
+    Parameters
+    ----------
+    task : Task
+    cache_dir : path-like
+        Parent of the per-scenario folders.
+    cache_key : str, optional
+        :func:`task_key` of the task (computed if not given).
+    chain : callable, optional
+        ``chain(task, folder, keep_files) -> dict`` of flat metrics (and an optional
+        nested ``curves`` entry); default :func:`run_chain`. Tests inject a fake.
+    keep_files : bool
+        Keep scans, truth and limap.h5 (otherwise only the small JSON files stay).
+    threads : int, optional
+        Cap numba's threads in this process (a Dask worker shares the cores).
+
+    Returns
+    -------
+    dict
+        The row: task identity, ``status`` ("ok" or "error"), ``cached``, ``key``,
+        ``seconds`` and the metrics (or ``error``).
+
+    Examples
+    --------
+    >>> row = run_scenario(task, "out/cache")  # doctest: +SKIP
+    >>> row["voxel.interior.rmse"]  # doctest: +SKIP
+    0.021
+    """
+    key = cache_key or task_key(task)
+    folder = Path(cache_dir) / key
+    done = load_result(task, folder)
+    if done is not None:
+        return done
+    if threads:
+        _limit_threads(threads)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "error.json").unlink(missing_ok=True)
+    write_text(folder / "scenario.toml", task.scenario.to_toml())
+    t0 = time.perf_counter()
+    try:
+        metrics = (chain or run_chain)(task, folder, keep_files)
+    except Exception as exc:  # a scenario's failure must not stop the sweep
+        return record_error(task, folder, exc, traceback.format_exc(), time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    write_json(folder / "result.json", {
+        "key": key, "code": code_version(), "study": task.study, "label": task.label,
+        "scenario": task.scenario.to_dict(), "options": {k: _plain(v) for k, v in task.options.items()},
+        "seconds": seconds, "metrics": metrics})
+    return {**task.identity(), "status": "ok", "cached": False, "key": key, "seconds": seconds, **metrics}
+
+
+def record_error(task: Task, folder: Path, exc: BaseException, tb: str, seconds: float | None = None) -> dict:
+    """Write ``folder/error.json`` and return the error row."""
+    message = f"{type(exc).__name__}: {exc}"
+    write_json(folder / "error.json", {"key": folder.name, "label": task.label, "error": message,
+                                       "traceback": tb, "seconds": seconds})
+    return {**task.identity(), "status": "error", "cached": False, "key": folder.name,
+            "seconds": seconds, "error": message}
+
+
+def _limit_threads(n: int) -> None:
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+
+
+def repeat_tasks(study: str, label: str, scenario, options: Mapping, params: Mapping,
+                 repeats: int) -> list[Task]:
+    """``repeats`` tasks of one scenario, repeat r with seed ``scenario.seed + r``.
+
+    A new seed draws a new microstructure, Li field and photon noise, so the spread
+    over repeats is the spread a user would see between samples.
+
+    Examples
+    --------
+    >>> from synth.config import Scenario
+    >>> ts = repeat_tasks("s", "a", Scenario.preset("tiny"), {"algorithm": "fbp"}, {"w": 0}, 3)
+    >>> [(t.repeat, t.scenario.seed) for t in ts]
+    [(0, 0), (1, 1), (2, 2)]
+    """
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats: must be an integer >= 1, got {repeats!r}")
+    return [Task(study, label, scenario.replace(seed=scenario.seed + r), options, r, params)
+            for r in range(repeats)]
+
+
+def base_scenario(quick: bool):
+    """The studies' starting scenario: the ``tiny`` preset when quick, else ``quick``."""
+    from synth.config import Scenario
+
+    return Scenario.preset("tiny" if quick else "quick")
+
+
+def resolved_projections(acquisition) -> int:
+    """Projections over the scan range (dead wedge not removed), ``None`` resolved as synth does."""
+    import dataclasses
+
+    from synth.acquisition import projection_angles
+
+    return int(projection_angles(dataclasses.replace(acquisition, dead_wedge_deg=0.0)).size)
+
+
+def base_options(quick: bool, **changes) -> dict:
+    """Processing options of the studies: no figures; quick sweeps skip the B-spline step."""
+    opts = {"figures": False}
+    if quick:
+        opts["bspline"] = False
+    opts.update(changes)
+    return opts
+
+
+# -- many scenarios -----------------------------------------------------------
+def inner_threads(workers: int, threads_per_worker: int) -> int:
+    """numba/OpenMP threads per task so that all workers together use the machine's cores."""
+    return max(1, (os.cpu_count() or 1) // (workers * threads_per_worker))
+
+
+def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, workers: int = 2,
+              threads_per_worker: int = 1, progress: bool = True, fn: Chain | None = None,
+              keep_files: bool = False) -> list[dict]:
+    """Run the tasks that are not cached yet on Dask; return every task's row, in order.
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+    out_dir : path-like
+        Cache folder: one sub-folder per scenario key.
+    scheduler : str, optional
+        Address of a running Dask scheduler (e.g. ``tcp://host:8786`` from
+        dask-jobqueue); ``"inline"`` runs the tasks one by one in this process
+        (debugging); None starts a ``LocalCluster`` of ``workers`` processes.
+    workers, threads_per_worker : int
+        Size of the local cluster. Each worker process gets
+        ``NUMBA_NUM_THREADS = OMP_NUM_THREADS = cores // (workers * threads_per_worker)``
+        so the workers do not oversubscribe the cores.
+    progress : bool
+        Show "scenarios done / total".
+    fn : callable, optional
+        Replaces the simulate -> process -> validate chain (see :func:`run_scenario`).
+    keep_files : bool
+        Keep the large intermediate files of each scenario.
+
+    Returns
+    -------
+    list of dict
+        One row per task (see :func:`run_scenario`), cached ones included.
+
+    Examples
+    --------
+    >>> rows = run_sweep(tasks, "out/cache", workers=2)  # doctest: +SKIP
+    >>> sum(r["status"] == "error" for r in rows)  # doctest: +SKIP
+    0
+    """
+    tasks = list(tasks)
+    if not all(isinstance(t, Task) for t in tasks):
+        raise ValueError("tasks: expected a sequence of studies.sweep.Task")
+    for name, val in (("workers", workers), ("threads_per_worker", threads_per_worker)):
+        if not isinstance(val, int) or val < 1:
+            raise ValueError(f"{name}: must be an integer >= 1, got {val!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keys = [task_key(t) for t in tasks]
+    rows: list[dict | None] = [load_result(t, out_dir / k) for t, k in zip(tasks, keys)]
+    pending: dict[str, int] = {}
+    for i, (row, k) in enumerate(zip(rows, keys)):
+        if row is None:
+            pending.setdefault(k, i)
+    n_cached = sum(r is not None for r in rows)
+    bar = tqdm(total=n_cached + len(pending), initial=n_cached, desc="scenarios",
+               unit="scenario", disable=not progress)
+    done: dict[str, dict] = {}
+    try:
+        if scheduler == "inline":
+            for k, i in pending.items():
+                done[k] = run_scenario(tasks[i], out_dir, cache_key=k, chain=fn, keep_files=keep_files)
+                bar.update(1)
+        elif pending:
+            done = _run_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker,
+                             fn, keep_files, bar)
+    finally:
+        bar.close()
+    result = []
+    for t, k, row in zip(tasks, keys, rows):
+        if row is None:
+            # a duplicate scenario shares the computation but keeps its own label
+            row = {**done[k], **t.identity()}
+        result.append(row)
+    return result
+
+
+def _run_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker, fn, keep_files, bar):
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    threads = None
+    if scheduler is None:
+        threads = inner_threads(workers, threads_per_worker)
+        env = {v: str(threads) for v in THREAD_VARIABLES}
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
+                               processes=True, env=env, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+    client = Client(cluster if cluster is not None else scheduler)
+    futures = {}
+    done = {}
+    try:
+        for k, i in pending.items():
+            fut = client.submit(run_scenario, tasks[i], out_dir, cache_key=k, chain=fn,
+                                keep_files=keep_files, threads=threads, key=f"scenario-{k}",
+                                pure=False, retries=0)
+            futures[fut] = k
+        for fut in as_completed(futures):
+            k = futures[fut]
+            try:
+                done[k] = fut.result()
+            except Exception as exc:  # the worker died (KilledWorker, out of memory, ...)
+                task = tasks[pending[k]]
+                folder = out_dir / k
+                folder.mkdir(parents=True, exist_ok=True)
+                done[k] = record_error(task, folder, exc, traceback.format_exc())
+            bar.update(1)
+    except BaseException:
+        client.cancel(list(futures))
+        raise
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return done
