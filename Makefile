@@ -15,7 +15,7 @@ demo: $(STAMP)
 	$(BIN)/trixanes demo --out demo-out
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests --ignore=tests/bench
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q tests/bench --benchmark-enable --benchmark-only

@@ -58,7 +58,11 @@ class ProcessOptions:
     ring_filter : bool
         Suppress ring artifacts in the sinograms.
     filter_name : str
-        FBP filter: ramp, shepp-logan, cosine, hamming or hann.
+        FBP filter: ramp, shepp-logan, cosine, hamming or hann. Hann by
+        default: the volumes are binned afterwards, so the frequencies it
+        damps are lost anyway, while the noise they carry would leak through
+        the block mean (on the default scenario: interior Li RMSE 0.028
+        against 0.043 with the ramp).
     thresholds : (float, float)
         Relative-lithiation thresholds of the Li-poor / moderate / rich classes.
     figures : bool
@@ -73,7 +77,7 @@ class ProcessOptions:
     register: bool = True
     bspline: bool = False
     ring_filter: bool = False
-    filter_name: str = "ramp"
+    filter_name: str = "hann"
     thresholds: tuple[float, float] = (0.6, 0.9)
     figures: bool = True
 

@@ -196,20 +196,36 @@ def _section(klass, values: dict, where: str):
 # Presets. ``default`` keeps the whole demo fast on 2 cores (~20 µm field of view);
 # ``paper`` is the paper's geometry (50 µm field of view, 30 nm pixels, 721 projections
 # over [-120°, 120°]) for bigger machines; ``quick`` and ``tiny`` serve studies and tests.
+#
+# Photon flux: the paper's scan (30 nm pixels, 721 projections, ~2e4 counts per pixel
+# in a typical sCMOS TXM frame) puts about 2e4 * 721 / 0.03**2 = 1.6e10 photons per µm²
+# of sample on the detector over a scan. The coarser presets keep that dose per area,
+# so their noise per binned (~0.2 µm) voxel is the paper's: flux per pixel scales with
+# the pixel area and with 721 / n_projections.
+PAPER_PHOTONS_PER_UM2 = 2e4 * 721 / 0.03**2
+
+
+def _paper_flux(pixel_um: float, n_projections: int) -> float:
+    return float(f"{PAPER_PHOTONS_PER_UM2 * pixel_um**2 / n_projections:.2g}")
+
+
 PRESETS: dict[str, dict] = {
     "default": {
-        "acquisition": {"detector_cols": 256, "detector_rows": 256, "pixel_size_um": 0.08},
+        "acquisition": {"detector_cols": 256, "detector_rows": 256, "pixel_size_um": 0.08,
+                        "n_projections": 111, "flux_photons": _paper_flux(0.08, 111)},
     },
     "quick": {
-        "acquisition": {"detector_cols": 128, "detector_rows": 96, "pixel_size_um": 0.16},
+        "acquisition": {"detector_cols": 128, "detector_rows": 96, "pixel_size_um": 0.16,
+                        "n_projections": 60, "flux_photons": _paper_flux(0.16, 60)},
     },
     "tiny": {
         "sample": {"d50_um": 3.0},
         "acquisition": {"detector_cols": 64, "detector_rows": 48, "pixel_size_um": 0.2,
-                        "n_projections": 90},
+                        "n_projections": 90, "flux_photons": _paper_flux(0.2, 90)},
     },
     "paper": {
         "acquisition": {"detector_cols": 1667, "detector_rows": 1667, "pixel_size_um": 0.03,
-                        "n_projections": 721, "angle_range_deg": [-120.0, 120.0]},
+                        "n_projections": 721, "angle_range_deg": [-120.0, 120.0],
+                        "flux_photons": 2e4},
     },
 }

@@ -110,3 +110,72 @@ def test_median_option_and_bad_denoise():
     assert 2 * (s.am_mask & (truth > 0)).sum() / (s.am_mask.sum() + (truth > 0).sum()) > 0.9
     with pytest.raises(ValueError, match="denoise"):
         segment_phases(v, denoise="bilateral")
+
+
+def _ellipsoids(shape, ellipsoids):
+    """Label each voxel with the ellipsoid of largest radial depth 1 - |A(x - c)|."""
+    zz, yy, xx = np.indices(shape, dtype=float)
+    best = np.zeros(shape)
+    lab = np.zeros(shape, np.int32)
+    for k, (c, axes) in enumerate(ellipsoids, 1):
+        rho = np.sqrt(sum(((g - ci) / a) ** 2 for g, ci, a in zip((zz, yy, xx), c, axes)))
+        depth = 1 - rho
+        take = (depth >= 0) & ((lab == 0) | (depth > best))
+        lab[take], best[take] = k, depth[take]
+    return lab
+
+
+def _agreement(lab, truth):
+    """Fraction of the mask in the found label that is each true label's majority.
+
+    A label serving as majority for two true particles counts once (a merge scores
+    below 1).
+    """
+    best = {}
+    for k in range(1, truth.max() + 1):
+        counts = np.bincount(lab[truth == k])
+        f = int(counts.argmax())
+        best[f] = max(best.get(f, 0), counts[f])
+    return sum(best.values()) / (truth > 0).sum()
+
+
+@pytest.mark.parametrize("small, overlap", [((5.0, 6.0, 6.0), 0.15), ((6.0, 7.0, 7.0), 0.25)])
+def test_overlapping_ellipsoids_of_different_sizes(small, overlap):
+    # a big ellipsoid and a smaller one pressed into it by ``overlap`` of the sum of
+    # their semi-axes along the line of centres: the smaller one's distance peak rises
+    # less than a voxel above the saddle (an h of one voxel merged both)
+    a1 = (11.0, 9.0, 12.0)
+    d = (1 - overlap) * (a1[2] + small[2])
+    truth = _ellipsoids((32, 32, 50), [((16, 16, 14), a1), ((16, 16, 14 + d), small)])
+    am = truth > 0
+    assert ndi.label(am)[1] == 1
+    lab = label_particles(am, 0.2, min_diameter_um=1.0)
+    assert lab.max() == 2
+    assert lab[16, 16, 14] != lab[16, 16, int(round(14 + d))]
+    assert _agreement(lab, truth) > 0.9
+
+
+@pytest.mark.parametrize("r_mid", [7.0, 5.0])
+def test_chain_of_three_overlapping_spheres(r_mid):
+    # centres 0.85 (r_i + r_j) apart; with a small middle sphere (r = 5) its peak is
+    # within a voxel of both saddles
+    r = (9.0, r_mid, 8.0)
+    x1 = 11.0
+    x2 = x1 + 0.85 * (r[0] + r[1])
+    x3 = x2 + 0.85 * (r[1] + r[2])
+    truth = _spheres((26, 26, int(x3 + r[2] + 3)),
+                     [((13, 13, x1), r[0]), ((13, 13, x2), r[1]), ((13, 13, x3), r[2])])
+    am = truth > 0
+    assert ndi.label(am)[1] == 1
+    lab = label_particles(am, 0.2, min_diameter_um=1.0)
+    assert lab.max() == 3
+    assert len({lab[13, 13, int(round(x))] for x in (x1, x2, x3)}) == 3
+    assert _agreement(lab, truth) > 0.9
+
+
+def test_internal_pore_does_not_split_a_particle():
+    # an enclosed pore off-centre makes two distance maxima in the raw mask
+    truth = _spheres((34, 34, 34), [((17, 17, 17), 13)])
+    am = truth > 0
+    am[15:20, 15:20, 15:20] = False
+    assert label_particles(am, 0.2).max() == 1
