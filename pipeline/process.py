@@ -138,6 +138,30 @@ def order_scans(paths) -> dict:
     return dict(zip(ROLES, ordered))
 
 
+#: smallest |J_pristine - J_charged| worth calibrating: below it the edge energy
+#: sees no chemistry, and Li errors are the J noise times more than 30
+MIN_REFERENCE_CONTRAST = 0.02
+
+
+def check_calibration(j_pristine: float, j_charged: float, energies) -> None:
+    """Refuse energies at which the two references cannot be told apart.
+
+    Three distinct energies can always be sorted, so a swapped or misprinted
+    edge energy (the paper prints 8.58 keV, above its post-edge) shows up here:
+    the middle energy then sits where pristine and charged spectra coincide.
+    """
+    if not (np.isfinite(j_pristine) and np.isfinite(j_charged)):
+        raise ScanError(f"reference edge jumps are not finite at {energies} keV: "
+                        "the references have no edge step between pre- and post-edge energies")
+    if abs(j_pristine - j_charged) < MIN_REFERENCE_CONTRAST:
+        raise ScanError(
+            f"the middle energy {energies[1]:.4f} keV is not on the Ni K-edge: the pristine and "
+            f"charged references give edge jumps {j_pristine:.4f} and {j_charged:.4f} there "
+            f"(difference < {MIN_REFERENCE_CONTRAST}), so Li cannot be calibrated. Check the "
+            f"energies of the scans (pre < edge < post: {', '.join(f'{e:.4f}' for e in energies)} keV); "
+            "the paper's Methods misprint the edge as 8.58 keV, its Results use 8.35 keV")
+
+
 def process(scans, references, out_dir, options: ProcessOptions | None = None, *,
             progress: bool = True) -> ProcessResult:
     """Run the whole pipeline on three Data Exchange scans.
@@ -168,6 +192,7 @@ def process(scans, references, out_dir, options: ProcessOptions | None = None, *
                                          for r in ROLES))
     refs = load_references(references)
     j_pristine, j_charged = reference_jumps(refs, energies)
+    check_calibration(j_pristine, j_charged, energies)
     log.append(f"reference edge jumps at these energies: pristine {j_pristine:.4f}, charged {j_charged:.4f}")
     log.extend(refs.notes)
 

@@ -1,0 +1,101 @@
+import hashlib
+
+import h5py
+import numpy as np
+import pytest
+
+from synth.config import Scenario
+from synth.simulate import simulate
+from pipeline.scanio import read_scan
+
+
+def _digest(path):
+    h = hashlib.sha256()
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                h.update(name.encode())
+                h.update(np.ascontiguousarray(obj[()]).tobytes())
+        f.visititems(visit)
+    return h.hexdigest()
+
+
+def test_writes_beamline_files_that_the_pipeline_reads(small_sim):
+    assert [p.name for p in small_sim.scan_paths] == ["scan_8300eV.h5", "scan_8350eV.h5", "scan_8430eV.h5"]
+    energies, pixels = [], []
+    for p in small_sim.scan_paths:
+        scan = read_scan(p)
+        energies.append(scan.energy_kev)
+        pixels.append(scan.pixel_size_um)
+        t = (scan.data - scan.darks.mean(0)) / (scan.flats.mean(0) - scan.darks.mean(0))
+        assert np.all(t > 0) and np.all(t <= 1.0 + 1e-6)  # transmission in (0, 1]
+    np.testing.assert_allclose(energies, [8.30, 8.35, 8.43])
+    # zone-plate magnification ~ E: pixel size at the sample ~ 1/E
+    np.testing.assert_allclose(np.array(pixels) * np.array(energies), 0.1 * 8.30, rtol=1e-9)
+    header = small_sim.references_path.read_text().splitlines()[0]
+    assert header == "energy_kev,pristine,charged"
+
+
+def test_truth_file_contract(small_sim):
+    with h5py.File(small_sim.truth_path, "r") as f:
+        li, phase, labels = f["li"][...], f["phase"][...], f["labels"][...]
+        v = f.attrs["voxel_size_um"]
+        origin = f.attrs["origin_um"]
+        xc, xp = f.attrs["x_charged"], f.attrs["x_pristine"]
+    am = phase == 3
+    assert li.dtype == np.float32 and labels.dtype == np.int32 and phase.dtype == np.uint8
+    assert np.all(np.isnan(li[~am]))
+    assert np.all((li[am] >= np.float32(xc)) & (li[am] <= np.float32(xp)))  # bounds as stored (float32)
+    assert np.all((labels > 0) == am)
+    assert v == pytest.approx(0.05)
+    np.testing.assert_allclose(origin, [-n / 2 * v for n in phase.shape])
+
+
+def test_same_seed_same_files_other_seed_other_sample(tmp_path, small_sim):
+    from conftest import small_scenario
+
+    again = simulate(small_scenario(), tmp_path / "again", progress=False)
+    for a, b in zip(small_sim.scan_paths, again.scan_paths):
+        assert _digest(a) == _digest(b)
+    assert _digest(small_sim.truth_path) == _digest(again.truth_path)
+    other = simulate(small_scenario().replace(seed=1), tmp_path / "other", progress=False)
+    with h5py.File(other.truth_path) as f1, h5py.File(small_sim.truth_path) as f2:
+        assert not np.array_equal(f1["phase"][...], f2["phase"][...])
+
+
+def test_noisy_scan_counts_and_scenario_file(tmp_path):
+    sc = Scenario.preset("tiny").replace(acquisition={"flux_photons": 3000.0, "detector_rows": 8})
+    res = simulate(sc, tmp_path, progress=False)
+    with h5py.File(res.scan_paths[0], "r") as f:
+        assert f["/exchange/data"].dtype == np.uint16  # whole counts fit a 16-bit detector
+        assert f["/exchange/data_white"][...].mean() == pytest.approx(3100, rel=0.02)
+    assert Scenario.from_toml(res.scenario_path) == sc
+
+
+def _nmc622_table(shared_data, path):
+    """The measured NMC622 pristine and 4.3 V spectra as a references table (eV)."""
+    lines = [ln for ln in (shared_data / "nmc622_nmc721_NiK_xanes.csv").read_text().splitlines()
+             if ln and not ln.startswith("#")]
+    header = lines[0].split(",")
+    ip, ic = header.index("NMC622_N/A_0"), header.index("NMC622_4.3_1")
+    rows = [ln.split(",") for ln in lines[1:]]
+    path.write_text("energy_ev,pristine,charged\n" + "\n".join(f"{r[0]},{r[ip]},{r[ic]}" for r in rows))
+    return path
+
+
+def test_measured_reference_spectra_drive_simulator_and_calibration(tmp_path, shared_data):
+    from pipeline.references import load_references, reference_jumps
+
+    table = _nmc622_table(shared_data, tmp_path / "refs.csv")
+    # the pipeline calibrates on the measured spectra directly, inside their range...
+    jp, jc = reference_jumps(load_references(table), (8.333, 8.350, 8.369))
+    assert jp > jc  # at 8.35 keV lithiated NMC absorbs more than delithiated
+    # ...and refuses scan energies the measurement does not cover
+    with pytest.raises(ValueError, match="8.3"):
+        reference_jumps(load_references(table), (8.30, 8.35, 8.43))
+    # the simulator's XANES model is driven by the same measured spectra
+    sc = Scenario.preset("tiny").replace(spectra={"references_csv": str(table)},
+                                          acquisition={"detector_rows": 8, "flux_photons": 0.0})
+    res = simulate(sc, tmp_path / "out", progress=False)
+    jp2, jc2 = reference_jumps(load_references(res.references_path), (8.30, 8.35, 8.43))
+    assert jp2 > jc2
