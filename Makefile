@@ -18,7 +18,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q tests --ignore=tests/bench
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest -q tests/bench --benchmark-enable --benchmark-only
+	$(BIN)/python -m pip install -q -e ".[test,bench]"
+	$(BIN)/python -m pytest -q tests/bench --benchmark-enable --benchmark-only --benchmark-json bench/results.json
+	$(BIN)/python bench/make_results.py bench/results.json -o bench/results.md
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

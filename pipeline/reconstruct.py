@@ -305,39 +305,40 @@ def astra_available() -> bool:
     return True
 
 
+_ASTRA_FILTERS = {"ramp": "ram-lak", "shepp-logan": "shepp-logan", "cosine": "cosine",
+                  "hamming": "hamming", "hann": "hann"}
+
+
 def _reconstruct_astra(proj, theta, center, algorithm, n_iter, nonneg, filter_name):
     """FBP/SIRT with astra's 2-D CPU algorithms, slice by slice.
 
-    A ``parallel_vec`` geometry puts the rotation axis at ``center``: the
-    detector's middle ``(ncols-1)/2`` sits ``(ncols-1)/2 - center`` pixels off
-    the axis. Ray direction and detector vector follow our ``s = x cos θ -
-    y sin θ`` with image rows running along -y in astra's volume frame.
+    astra's CPU FBP takes only the plain ``parallel`` geometry, whose axis is the
+    detector's middle: the projections are shifted (linear interpolation) to put
+    ``center`` there (astra then matches our ``s = x cos θ - y sin θ``; tested).
     """
     if not astra_available():
         raise ValueError("backend='astra' needs the astra-toolbox, which is not installed")
     import astra
+    from scipy import ndimage as ndi
 
     if algorithm == "cgls":
         raise ValueError("backend='astra' supports algorithm 'fbp' or 'sirt' only")
     n_ang, nz, ncols = proj.shape
-    t = np.deg2rad(theta)
-    off = (ncols - 1) / 2.0 - center
-    # detector axis u = (cos θ, sin θ) in astra's (x, y-up) frame; rays along it's normal
-    vecs = np.stack(
-        [-np.sin(t), np.cos(t), off * np.cos(t), off * np.sin(t), np.cos(t), np.sin(t)], axis=1
-    )
+    shift = (ncols - 1) / 2.0 - center
+    if abs(shift) > 1e-6:
+        proj = ndi.shift(proj, (0, 0, shift), order=1, mode="constant")
     vol_geom = astra.create_vol_geom(ncols, ncols)
-    proj_geom = astra.create_proj_geom("parallel_vec", ncols, vecs)
+    proj_geom = astra.create_proj_geom("parallel", 1.0, ncols, np.deg2rad(theta))
     proj_id = astra.create_projector("linear", proj_geom, vol_geom)
     out = np.empty((nz, ncols, ncols), dtype=np.float32)
     try:
         for z in range(nz):
-            sid = astra.data2d.create("-sino", proj_geom, proj[:, z, :])
+            sid = astra.data2d.create("-sino", proj_geom, np.ascontiguousarray(proj[:, z, :]))
             rid = astra.data2d.create("-vol", vol_geom, 0.0)
             cfg = astra.astra_dict("FBP" if algorithm == "fbp" else "SIRT")
             cfg.update(ProjectorId=proj_id, ProjectionDataId=sid, ReconstructionDataId=rid)
             if algorithm == "fbp":
-                cfg["FilterType"] = filter_name
+                cfg["FilterType"] = _ASTRA_FILTERS[filter_name]
             elif nonneg:
                 cfg["option"] = {"MinConstraint": 0.0}
             aid = astra.algorithm.create(cfg)
