@@ -141,8 +141,17 @@ def _write_report(path, sc, sim, res, card, targets, timing, compare_figs, val_d
         "z_profile": "Mean Li along z (through-plane).",
         "depth_profile": "Mean Li against depth below the particle surface (core-shell).",
     }
-    paper = "".join(report.figure(p, captions.get(Path(p).stem, Path(p).stem)) for p in compare_figs)
-    val = "".join(report.figure(val_dir / name, name.replace("_", " ").removesuffix(".png"))
+    figs = [report.figure(p, captions.get(Path(p).stem.removeprefix("li_"), Path(p).stem))
+            for p in compare_figs]
+    wide = [f for p, f in zip(compare_figs, figs) if "orthoslices" in Path(p).stem]
+    paper = "".join(wide) + '<div class="grid">' + "".join(f for f in figs if f not in wide) + "</div>"
+    val_captions = {
+        "slices": "Truth, pipeline result and error (result − truth) on the three mid-planes.",
+        "particles": "Per-particle mean Li, found against true, matched by IoU ≥ 0.5.",
+        "profiles": "z-profile and core-shell (depth) profile of truth and result.",
+        "confusion": "Confusion of the Li-poor / moderate / rich classes (rows: truth).",
+    }
+    val = "".join(report.figure(val_dir / name, val_captions.get(name.removesuffix(".png"), name))
                   for name in card.get("figures", []))
     log = "<pre>" + "\n".join(html.escape(line) for line in res.log) + "</pre>"
     timing_t = report.table([(k.removesuffix("_s"), float(v)) for k, v in timing.items()],
