@@ -3,6 +3,8 @@ import hashlib
 import h5py
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from synth.config import Scenario
 from synth.simulate import simulate
@@ -99,3 +101,25 @@ def test_measured_reference_spectra_drive_simulator_and_calibration(tmp_path, sh
     res = simulate(sc, tmp_path / "out", progress=False)
     jp2, jc2 = reference_jumps(load_references(res.references_path), (8.30, 8.35, 8.43))
     assert jp2 > jc2
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(am=st.floats(0.55, 0.7), flux=st.sampled_from([0.0, 5e3, 1e5]), wedge=st.floats(0.0, 40.0),
+       drift=st.floats(0.0, 2.0), seed=st.integers(0, 1000))
+def test_random_scenarios_stay_physical(tmp_path_factory, am, flux, wedge, drift, seed):
+    sc = Scenario.preset("tiny").replace(
+        seed=seed, sample={"am_fraction": am},
+        acquisition={"detector_rows": 8, "flux_photons": flux, "dead_wedge_deg": wedge, "drift_px": drift})
+    res = simulate(sc, tmp_path_factory.mktemp("rand"), progress=False)
+    assert abs(res.am_fraction - am) <= 0.02
+    with h5py.File(res.truth_path) as f:
+        li, phase = f["li"][...], f["phase"][...]
+    inside = li[phase == 3]
+    assert np.all((inside >= np.float32(0.38)) & (inside <= np.float32(1.0)))
+    for p in res.scan_paths:
+        scan = read_scan(p)
+        assert np.isfinite(scan.data).all()
+        if flux == 0:  # noise-free: the data are the transmission itself
+            assert np.all((scan.data > 0) & (scan.data <= 1.0))
+        else:
+            assert scan.data.min() >= 0 and scan.flats.mean() > scan.darks.mean()
