@@ -81,10 +81,16 @@ def summarize(rows):
     if best is not None:
         lines.append(f"- Lowest interior RMSE at binning {noise.x[best]:g}: {fmt_point(noise, best)}.")
     knee = saturation_point(noise)
+    defined = noise.x[np.isfinite(noise.mean)]
+    if defined.size and defined.max() < noise.x.max():
+        # coarse voxels larger than a particle's core leave no interior voxel to score
+        lines.append(f"- Interior voxels exist only up to binning {defined.max():g} at this pixel "
+                     f"size; beyond it only the AM-wide and profile errors are defined.")
     lines.append(f"- The noise gain saturates at binning {knee:g}: the next step improves the interior "
                  f"RMSE by less than {SATURATION:.0%} or within the error bars." if math.isfinite(knee)
                  else "- Every binning step still improves the interior RMSE by more than "
-                      f"{SATURATION:.0%}: no saturation within the swept range.")
+                      f"{SATURATION:.0%}: no saturation up to binning "
+                      f"{(defined.max() if defined.size else noise.x.max()):g}.")
     voxel = curves(rows, "param.binning", "process.voxel_size_um").get("")
     if voxel is not None and math.isfinite(knee):
         lines.append(f"  That is a voxel of {voxel.at(knee)[0]:.3f} µm.")

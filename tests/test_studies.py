@@ -150,7 +150,7 @@ def test_dead_angle_verdict(results):
 def test_binning_verdict(results):
     md = results["binning"].markdown_path.read_text()
     assert "Lowest interior RMSE at binning 4: 0.0235 ± 0.0014" in md  # 0.1/8 + 0.01 + 0.001
-    assert "no saturation within the swept range" in md
+    assert "no saturation up to binning 4" in md
     assert "Depth-profile RMSE rises from 0.0100 at binning 1 to 0.0400 at binning 4" in md
 
 
