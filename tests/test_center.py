@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from conftest import SHARED_DATA
+
 import h5py
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from skimage.transform import radon, rescale
 from pipeline.center import find_center
 from pipeline.normalize import normalize
 
-TOOTH = Path("/work/shared/data/tooth_dataexchange.h5")
+TOOTH = SHARED_DATA / "tooth_dataexchange.h5"
 # TomoPy's tutorial for this dataset (tomopy/doc/source/ipynb/tomopy.ipynb, "Reconstruction with
 # TomoPy": find_center(proj, theta, init=290, ind=0, tol=0.5) on tooth.h5) gives about 296 px.
 TOOTH_CENTER_TOMOPY = 296.0

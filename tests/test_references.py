@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.references import References, load_references, reference_jumps
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from conftest import SHARED_DATA as DATA
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared/data not available")
 
 

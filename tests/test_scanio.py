@@ -2,13 +2,15 @@
 
 from pathlib import Path
 
+from conftest import SHARED_DATA
+
 import h5py
 import numpy as np
 import pytest
 
 from pipeline.scanio import ENERGY, FRAME_ENERGY, PIXEL, ScanError, read_scan, scan_info
 
-TOOTH = Path("/work/shared/data/tooth_dataexchange.h5")
+TOOTH = SHARED_DATA / "tooth_dataexchange.h5"
 
 
 def write_scan(path, *, n=6, rows=3, cols=8, energy=None, e_units=None, pixel=None, p_units=None,

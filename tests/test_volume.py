@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from conftest import SHARED_DATA
+
 import h5py
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from pipeline.volume import reconstruct_scan_file
 
-TOOTH = Path("/work/shared/data/tooth_dataexchange.h5")
+TOOTH = SHARED_DATA / "tooth_dataexchange.h5"
 TOOTH_CENTER_TOMOPY = 296.0  # TomoPy tutorial value for tooth.h5 (see tests/test_center.py)
 
 

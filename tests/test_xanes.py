@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from conftest import SHARED_DATA
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,7 +19,7 @@ from synth.xanes import (
     normalize_spectrum,
 )
 
-NMC622 = Path("/work/shared/data/nmc622_nmc721_NiK_xanes.csv")
+NMC622 = SHARED_DATA / "nmc622_nmc721_NiK_xanes.csv"
 if not NMC622.exists():
     NMC622 = Path(__file__).resolve().parents[2] / "shared" / "data" / NMC622.name
 
