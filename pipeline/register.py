@@ -191,7 +191,9 @@ def _linear_stage(fixed, moving, kind, sampling, seed, bins, iterations, threads
     k = _finest_shrink(fixed)
     if k > 1:
         fixed, moving = sitk.BinShrink(fixed, [k] * 3), sitk.BinShrink(moving, [k] * 3)
-    levels = [f for f in (4, 2, 1) if f * k <= 4] or [1]
+    # a level needs enough voxels for MI to have a basin: small volumes skip coarse levels
+    smallest = min(fixed.GetSize())
+    levels = [f for f in (4, 2, 1) if f * k <= 4 and smallest // f >= 24] or [1]
     r.SetShrinkFactorsPerLevel(levels)
     r.SetSmoothingSigmasPerLevel([{4: 2, 2: 1, 1: 0}[f] for f in levels])
     r.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
