@@ -54,6 +54,10 @@ def process(
     li_pristine: float = typer.Option(1.0, help="Li stoichiometry of the pristine reference."),
     li_charged: float = typer.Option(0.38, help="Li stoichiometry of the charged reference."),
     no_register: bool = typer.Option(False, "--no-register", help="Skip registration."),
+    bspline: bool = typer.Option(False, "--bspline", help="Add a B-spline stage (samples that deform)."),
+    filter_name: str = typer.Option("hann", "--filter", help="FBP filter: ramp, shepp-logan, cosine, hamming, hann."),
+    ring_filter: bool = typer.Option(False, "--ring-filter", help="Suppress ring artifacts."),
+    max_memory_gb: float = typer.Option(4.0, help="Bin while reading when full volumes exceed this."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Process three scans into limap.h5, stats.json and figures."""
@@ -62,7 +66,8 @@ def process(
     try:
         opts = ProcessOptions(binning=bin, algorithm=algorithm, center_px=center,
                               x_pristine=li_pristine, x_charged=li_charged,
-                              register=not no_register)
+                              register=not no_register, bspline=bspline, filter_name=filter_name,
+                              ring_filter=ring_filter, max_memory_gb=max_memory_gb)
         res = run(scans, references, out, opts, progress=not quiet)
     except (ValueError, OSError) as exc:
         _fail(exc)
