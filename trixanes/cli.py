@@ -130,7 +130,7 @@ def demo(
 
 @app.command()
 def study(
-    name: str = typer.Argument(..., help="Study name (see --list)."),
+    name: str = typer.Argument(..., help="dead_angle, binning, edge_energy, dose, calibration or registration."),
     out: Path = typer.Option(..., "--out", help="Output folder (cache and results)."),
     scheduler: Optional[str] = typer.Option(None, help="Address of an existing Dask scheduler."),
     workers: int = typer.Option(2, help="Local workers when no scheduler is given."),
