@@ -217,7 +217,7 @@ def _bar(n_iter, progress, desc):
     return trange(n_iter, desc=desc, disable=not progress, leave=False)
 
 
-def sirt(proj, theta_deg, center, n_iter, *, nonneg=True, x0=None, progress=False):
+def sirt(proj, theta_deg, center, n_iter, *, nonneg=True, progress=False):
     """SIRT: ``x += C A^T R (b - A x)``, R and C the inverse row and column sums.
 
     Parameters
@@ -229,8 +229,6 @@ def sirt(proj, theta_deg, center, n_iter, *, nonneg=True, x0=None, progress=Fals
     n_iter : int
     nonneg : bool
         Clip to x >= 0 after every iteration.
-    x0 : float32 array (z, col, col), optional
-        Starting volume (e.g. an FBP reconstruction); zeros by default.
     progress : bool
 
     Returns
@@ -254,7 +252,7 @@ def sirt(proj, theta_deg, center, n_iter, *, nonneg=True, x0=None, progress=Fals
     # rays and pixels the geometry never reaches get no update (not a division by 0)
     R = np.where(row > 1e-6, 1.0 / np.maximum(row, 1e-6), 0.0).astype(np.float32)
     C = np.where(col > 1e-6, 1.0 / np.maximum(col, 1e-6), 0.0).astype(np.float32)
-    x = np.zeros(shape, np.float32) if x0 is None else np.array(x0, np.float32).reshape(shape)
+    x = np.zeros(shape, np.float32)
     res = []
     for _ in _bar(n_iter, progress, "SIRT"):
         r = proj - A(x)
