@@ -28,13 +28,15 @@ def _img(path: Path) -> str:
     return f'<img alt="{html.escape(Path(path).stem)}" src="data:image/png;base64,{data}">'
 
 
-def _figure(path, caption: str) -> str:
+def figure(path, caption: str) -> str:
+    """An embedded PNG with its caption; empty when the file is missing."""
     if path is None or not Path(path).exists():
         return ""
     return f"<figure>{_img(path)}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
-def _table(rows, header=None) -> str:
+def table(rows, header=None) -> str:
+    """An HTML table; floats to 4 significant digits, ('raw', html) cells unescaped."""
     out = ["<table>"]
     if header:
         out.append("<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>")
@@ -65,6 +67,3 @@ def write_report(path, **kwargs) -> Path:
     """Render and write atomically; see :func:`render`."""
     return write_text(path, render(**kwargs))
 
-
-table = _table
-figure = _figure
