@@ -64,7 +64,8 @@ def run_demo(out_dir, *, preset: str = "default", seed: int = 0, progress: bool 
     print(f"trixanes demo: scenario '{sc.name}', seed {sc.seed} -> {out}/", flush=True)
     sim = simulate(sc, out / "simulate", progress=progress)
     t_sim = time.perf_counter() - t0
-    res = process(sim.scan_paths, sim.references_path, out / "process", ProcessOptions(),
+    # the pipeline's figures are drawn once, below, with the truth overlaid
+    res = process(sim.scan_paths, sim.references_path, out / "process", ProcessOptions(figures=False),
                   progress=progress)
     t_proc = res.seconds
     t1 = time.perf_counter()
@@ -75,7 +76,7 @@ def run_demo(out_dir, *, preset: str = "default", seed: int = 0, progress: bool 
         li, grey = f["li"][...], f["mu/post"][...]
         voxel = float(f.attrs["voxel_size_um"])
     truth_stats = card.get("truth_stats") or {}
-    compare_dir = out / "report-figures"
+    compare_dir = out / "process" / "figures"
     compare = pfig.save_all(res.stats, li, grey, voxel, compare_dir,
                             reference_stats=truth_stats if "skipped" not in truth_stats else None)
 
