@@ -63,8 +63,10 @@ def xanes_model(scenario: Scenario) -> XanesModel:
 
 def _fine_detector(acq, nx: int) -> int:
     # the fine detector must cover every energy's view: the phantom plus the
-    # rotation-centre offset and the drift, in fine bins
-    pad = int(np.ceil((abs(acq.center_offset_px) + 1.8 * acq.drift_px + 2) * acq.supersample))
+    # rotation-centre offset and the drift (dx cos θ - dy sin θ reaches √2 drift),
+    # plus one pixel each side for the footprint interpolation, in fine bins
+    reach_px = abs(acq.center_offset_px) + np.sqrt(2.0) * acq.drift_px + 1.0
+    pad = int(np.ceil(reach_px * acq.supersample))
     return nx + 2 * pad
 
 
