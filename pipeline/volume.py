@@ -11,6 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pipeline.center import find_center
+from pipeline.magnification import Resampling
 from pipeline.normalize import normalize, remove_rings
 from pipeline.reconstruct import choose_algorithm, reconstruct
 from pipeline.scanio import read_scan, scan_info
@@ -49,8 +50,9 @@ class VolumeResult:
 
 
 def _rows_per_chunk(n_angles: int, n_cols: int, budget_bytes: float = 512e6) -> int:
-    # projections, filtered copy and the (z, n, n) output, float32, per row
-    per_row = 4.0 * (3 * n_angles * n_cols + 2 * n_cols * n_cols)
+    # raw counts, line integrals, a resampled and a filtered copy, and the
+    # (z, n, n) output with the backprojector's transposed copy, float32, per row
+    per_row = 4.0 * (4 * n_angles * n_cols + 2 * n_cols * n_cols)
     return int(max(1, min(64, budget_bytes // per_row)))
 
 
@@ -63,6 +65,8 @@ def reconstruct_scan_file(
     ring_filter: bool = True,
     filter_name: str = "ramp",
     n_iter: int | None = None,
+    resampling: Resampling | None = None,
+    memory_budget_bytes: float = 512e6,
     progress: bool = True,
 ) -> VolumeResult:
     """Normalize, centre and reconstruct one Data Exchange scan to ``out_dir/volume.h5``.
@@ -88,6 +92,14 @@ def reconstruct_scan_file(
         FBP filter.
     n_iter : int, optional
         Iterations for SIRT/CGLS.
+    resampling : Resampling, optional
+        Resample the projections onto another detector grid before
+        reconstructing (`pipeline.magnification`: the zone-plate magnification
+        of this energy). ``center_px`` is then a column of that grid, the
+        volume has its pixel size and shape, and slices the scan's detector
+        does not reach are NaN.
+    memory_budget_bytes : float
+        Working memory for one chunk of rows (sets the chunk size).
     progress : bool
         tqdm bar over the chunks of rows.
 
@@ -119,43 +131,58 @@ def reconstruct_scan_file(
     if algorithm == "auto":
         algorithm, why = choose_algorithm(info.theta_deg)
         notes.append(f"algorithm {algorithm}: {why}")
+
+    def projections(z0: int, z1: int):
+        # line integrals of output rows z0:z1, on the output detector grid
+        lo, hi = (z0, z1) if resampling is None else resampling.source_rows(z0, z1)
+        scan = read_scan(info.path, rows=slice(lo, hi))
+        norm = normalize(scan.data, scan.flats, scan.darks)
+        proj = remove_rings(norm.projections) if ring_filter else norm.projections
+        if resampling is not None:
+            proj = resampling.apply(proj, z0, z1, lo)
+        return proj, scan.theta_deg, norm.n_clipped
+
+    n_rows, n = (info.n_rows, info.n_cols) if resampling is None else resampling.shape_out
+    if resampling is not None and resampling.shape_in != (info.n_rows, info.n_cols):
+        raise ValueError(f"{info.path}: detector {info.n_rows}x{info.n_cols} does not match the "
+                         f"resampling's {resampling.shape_in[0]}x{resampling.shape_in[1]}")
     if center_px is None:
-        mid = info.n_rows // 2
-        band = read_scan(info.path, rows=slice(max(0, mid - 1), min(info.n_rows, mid + 2)))
-        proj = normalize(band.data, band.flats, band.darks).projections
-        if ring_filter:
-            proj = remove_rings(proj)
-        est = find_center(proj, band.theta_deg)
+        mid = n_rows // 2
+        band, band_theta, _ = projections(max(0, mid - 1), min(n_rows, mid + 2))
+        est = find_center(band, band_theta)
         center_px = est.center_px
         notes.append(f"rotation centre {center_px:.2f} px ({est.method})")
     elif not np.isfinite(center_px):
         raise ValueError(f"center_px must be finite, got {center_px!r}")
 
-    n = info.n_cols
-    shape = (info.n_rows, n, n)
-    step = _rows_per_chunk(info.n_angles, n)
+    shape = (n_rows, n, n)
+    step = _rows_per_chunk(info.n_angles, max(n, info.n_cols), memory_budget_bytes)
+    pixel_um = info.pixel_size_um if resampling is None else resampling.pixel_out_um
     out = Path(out_dir) / "volume.h5"
     n_clipped = 0
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         ds = f.create_dataset("volume", shape=shape, dtype="float32", chunks=(1, n, n))
-        for z0 in tqdm(range(0, info.n_rows, step), desc="reconstruct", disable=not progress, unit="chunk"):
-            scan = read_scan(info.path, rows=slice(z0, min(info.n_rows, z0 + step)))
-            norm = normalize(scan.data, scan.flats, scan.darks)
-            n_clipped += norm.n_clipped
-            proj = remove_rings(norm.projections) if ring_filter else norm.projections
-            ds[z0 : z0 + proj.shape[1]] = reconstruct(
-                proj, scan.theta_deg, center_px, algorithm=algorithm, filter_name=filter_name,
-                n_iter=n_iter, pixel_size_um=info.pixel_size_um,
-            )
+        for z0 in tqdm(range(0, n_rows, step), desc="reconstruct", disable=not progress, unit="chunk"):
+            z1 = min(n_rows, z0 + step)
+            proj, theta, clipped = projections(z0, z1)
+            n_clipped += clipped
+            vol = reconstruct(proj, theta, center_px, algorithm=algorithm, filter_name=filter_name,
+                              n_iter=n_iter, pixel_size_um=pixel_um)
+            if resampling is not None:
+                vol[~resampling.covered_rows[z0:z1]] = np.nan
+            ds[z0:z1] = vol
+        if resampling is not None:
+            notes.append(f"projections resampled from {resampling.pixel_in_um:.5f} to "
+                         f"{resampling.pixel_out_um:.5f} um pixels (magnification)")
         if n_clipped:
             notes.append(f"{n_clipped} transmission values were <= 0 or tiny and were clipped")
         ds.attrs["rotation_center"] = float(center_px)
         ds.attrs["algorithm"] = algorithm
-        ds.attrs["units"] = "1/um" if info.pixel_size_um is not None else "1/pixel"
-        if info.pixel_size_um is not None:
-            ds.attrs["voxel_size_um"] = float(info.pixel_size_um)
+        ds.attrs["units"] = "1/um" if pixel_um is not None else "1/pixel"
+        if pixel_um is not None:
+            ds.attrs["voxel_size_um"] = float(pixel_um)
         if info.energy_kev is not None:
             ds.attrs["energy_kev"] = float(info.energy_kev)
         f.attrs["source"] = str(info.path)
         f.attrs["notes"] = "\n".join(notes)
-    return VolumeResult(out, shape, float(center_px), algorithm, info.pixel_size_um, info.energy_kev, tuple(notes))
+    return VolumeResult(out, shape, float(center_px), algorithm, pixel_um, info.energy_kev, tuple(notes))
