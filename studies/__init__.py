@@ -65,6 +65,7 @@ def study_module(name: str):
 
 def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int = 2,
               repeats: int = 1, quick: bool = False, threads_per_worker: int = 1,
+              task_threads: int | None = None,
               progress: bool = True, keep_files: bool = False, fn=None) -> StudyResult:
     """Run a study's sweep and write its CSV, figure and Markdown verdict.
 
@@ -86,6 +87,9 @@ def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int 
         A few small scenarios (``tiny`` preset) instead of the full sweep.
     threads_per_worker : int
         Dask threads per local worker.
+    task_threads : int, optional
+        numba/SimpleITK threads per scenario (default: the cores shared out
+        between the local workers).
     progress : bool
         Show the progress bar.
     keep_files : bool
@@ -109,7 +113,8 @@ def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int 
     out_dir = Path(out_dir)
     tasks = module.build_tasks(quick, repeats)
     rows = run_sweep(tasks, out_dir / "cache", scheduler=scheduler, workers=workers,
-                     threads_per_worker=threads_per_worker, progress=progress, fn=fn,
+                     threads_per_worker=threads_per_worker, task_threads=task_threads,
+                     progress=progress, fn=fn,
                      keep_files=keep_files)
     csv_path = write_csv(rows, out_dir / f"{name}.csv")
     fig, text = module.summarize(rows)

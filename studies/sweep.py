@@ -252,6 +252,9 @@ def _limit_threads(n: int) -> None:
     except ImportError:  # pragma: no cover - numba is a dependency
         return
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    import SimpleITK as sitk  # registration threads too: workers must not oversubscribe
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, n))
 
 
 def repeat_tasks(study: str, label: str, scenario, options: Mapping, params: Mapping,
@@ -306,8 +309,8 @@ def inner_threads(workers: int, threads_per_worker: int) -> int:
 
 
 def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, workers: int = 2,
-              threads_per_worker: int = 1, progress: bool = True, fn: Chain | None = None,
-              keep_files: bool = False) -> list[dict]:
+              threads_per_worker: int = 1, task_threads: int | None = None, progress: bool = True,
+              fn: Chain | None = None, keep_files: bool = False) -> list[dict]:
     """Run the tasks that are not cached yet on Dask; return every task's row, in order.
 
     Parameters
@@ -323,6 +326,10 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
         Size of the local cluster. Each worker process gets
         ``NUMBA_NUM_THREADS = OMP_NUM_THREADS = cores // (workers * threads_per_worker)``
         so the workers do not oversubscribe the cores.
+    task_threads : int, optional
+        numba/SimpleITK threads per task instead of that share (local cluster
+        only): 1 makes every worker single-threaded, which is how the speed-up
+        of more workers is measured.
     progress : bool
         Show "scenarios done / total".
     fn : callable, optional
@@ -344,7 +351,8 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
     tasks = list(tasks)
     if not all(isinstance(t, Task) for t in tasks):
         raise ValueError("tasks: expected a sequence of studies.sweep.Task")
-    for name, val in (("workers", workers), ("threads_per_worker", threads_per_worker)):
+    checks = [("workers", workers), ("threads_per_worker", threads_per_worker)]
+    for name, val in checks + ([("task_threads", task_threads)] if task_threads is not None else []):
         if not isinstance(val, int) or val < 1:
             raise ValueError(f"{name}: must be an integer >= 1, got {val!r}")
     out_dir = Path(out_dir)
@@ -366,7 +374,7 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
                 bar.update(1)
         elif pending:
             done = _run_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker,
-                             fn, keep_files, bar)
+                             task_threads, fn, keep_files, bar)
     finally:
         bar.close()
     result = []
@@ -378,13 +386,21 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
     return result
 
 
-def _run_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker, fn, keep_files, bar):
+def _cost(task: Task) -> float:
+    """Relative cost of a scenario, to start the longest first (no idle worker at the end)."""
+    acq = task.scenario.acquisition
+    iterative = task.options.get("algorithm") in ("sirt", "cgls")
+    return acq.detector_rows * acq.detector_cols ** 2 * (1.0 + (2.0 if iterative else 0.0))
+
+
+def _run_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker, task_threads, fn,
+              keep_files, bar):
     from dask.distributed import Client, LocalCluster, as_completed
 
     cluster = None
     threads = None
     if scheduler is None:
-        threads = inner_threads(workers, threads_per_worker)
+        threads = task_threads or inner_threads(workers, threads_per_worker)
         env = {v: str(threads) for v in THREAD_VARIABLES}
         cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
                                processes=True, env=env, dashboard_address=None,
@@ -393,10 +409,12 @@ def _run_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker, f
     futures = {}
     done = {}
     try:
-        for k, i in pending.items():
+        costs = {k: _cost(tasks[i]) for k, i in pending.items()}
+        rank = {k: r for r, k in enumerate(sorted(costs, key=costs.get))}
+        for k, i in sorted(pending.items(), key=lambda item: -costs[item[0]]):
             fut = client.submit(run_scenario, tasks[i], out_dir, cache_key=k, chain=fn,
                                 keep_files=keep_files, threads=threads, key=f"scenario-{k}",
-                                pure=False, retries=0)
+                                pure=False, retries=0, priority=rank[k])
             futures[fut] = k
         for fut in as_completed(futures):
             k = futures[fut]

@@ -136,12 +136,15 @@ def study(
     workers: int = typer.Option(2, help="Local workers when no scheduler is given."),
     repeats: int = typer.Option(1, help="Seeds per scenario."),
     quick: bool = typer.Option(False, "--quick", help="Small, fast version of the study."),
+    task_threads: Optional[int] = typer.Option(
+        None, help="numba/SimpleITK threads per scenario (default: cores / workers)."),
 ):
     """Run a parameter sweep (simulate -> process -> validate per scenario) on Dask."""
     from studies import run_study
 
     try:
-        run_study(name, out, scheduler=scheduler, workers=workers, repeats=repeats, quick=quick)
+        run_study(name, out, scheduler=scheduler, workers=workers, repeats=repeats, quick=quick,
+                  task_threads=task_threads)
     except (ValueError, OSError) as exc:
         _fail(exc)
 
