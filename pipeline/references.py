@@ -11,12 +11,13 @@ they are accepted with a warning.
 
 from __future__ import annotations
 
-import csv
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from trixanes.reftable import read_reference_table
 
 __all__ = ["References", "load_references", "reference_jumps", "MIN_POINTS"]
 
@@ -49,33 +50,6 @@ class References:
     path: str = ""
 
 
-def _read_table(path: Path) -> tuple[list[str], list[list[str]], int]:
-    """Header fields, data rows and the file line number of the first data row."""
-    with open(path, newline="") as fh:
-        lines = [(i + 1, ln) for i, ln in enumerate(fh) if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
-        raise ValueError(f"{path}: no header line")
-    rows = list(csv.reader(ln for _, ln in lines))
-    header = [h.strip().lower() for h in rows[0]]
-    return header, rows[1:], lines[1][0] if len(lines) > 1 else lines[0][0]
-
-
-def _column(path, header, rows, first_line, name) -> np.ndarray:
-    j = header.index(name)
-    out = np.empty(len(rows))
-    for i, row in enumerate(rows):
-        try:
-            out[i] = float(row[j])
-        except (ValueError, IndexError):
-            cell = row[j] if j < len(row) else "<missing>"
-            raise ValueError(
-                f"{path}: column '{name}' has a non-numeric value {cell!r} at line {first_line + i}"
-            ) from None
-        if not np.isfinite(out[i]):
-            raise ValueError(f"{path}: column '{name}' has a non-finite value at line {first_line + i}")
-    return out
-
-
 def _looks_normalized(e, spectra) -> bool:
     """Pre-edge ≈ 0 and post-edge ≈ 1 and flat, for every spectrum.
 
@@ -94,16 +68,16 @@ def _looks_normalized(e, spectra) -> bool:
 
 
 def load_references(path) -> References:
-    """Read ``energy_kev,pristine,charged`` reference spectra from a CSV file.
+    """Read reference spectra for the Li calibration from a CSV file.
 
-    Lines starting with ``#`` are comments. An ``energy_ev`` column, or an
-    ``energy_kev`` column whose values exceed 1000 (plainly eV), is converted
-    to keV with a note. Energies in decreasing order are reversed.
+    The table format and its checks are those of
+    `trixanes.reftable.read_reference_table` (comments, eV columns, reversed
+    energies), with at least ``MIN_POINTS`` energies.
 
     Parameters
     ----------
     path : path-like
-        CSV file.
+        CSV file, ``energy_kev,pristine,charged``.
 
     Returns
     -------
@@ -112,8 +86,7 @@ def load_references(path) -> References:
     Raises
     ------
     ValueError
-        Naming the file and the column, for a missing column, a non-numeric
-        value, non-monotonic energies or fewer than ``MIN_POINTS`` points.
+        Naming the file and the column (see `read_reference_table`).
 
     Warns
     -----
@@ -129,38 +102,9 @@ def load_references(path) -> References:
     >>> load_references(p).energy_kev[:2]
     array([8.3 , 8.32])
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"references file not found: {path}")
-    header, rows, first = _read_table(path)
-    notes: list[str] = []
-    for name in ("pristine", "charged"):
-        if name not in header:
-            raise ValueError(f"{path}: missing column '{name}' (columns: {', '.join(header)})")
-    if "energy_kev" in header:
-        e = _column(path, header, rows, first, "energy_kev")
-        if e.size and np.nanmax(e) > 1000:
-            e = e / 1000.0
-            notes.append("column 'energy_kev' holds values > 1000: read as eV and converted to keV")
-    elif "energy_ev" in header:
-        e = _column(path, header, rows, first, "energy_ev") / 1000.0
-        notes.append("energies read from column 'energy_ev' and converted to keV")
-    else:
-        raise ValueError(f"{path}: missing column 'energy_kev' (or 'energy_ev'); columns: {', '.join(header)}")
-    p = _column(path, header, rows, first, "pristine")
-    c = _column(path, header, rows, first, "charged")
-    if e.size < MIN_POINTS:
-        raise ValueError(f"{path}: column 'energy_kev' has {e.size} points, at least {MIN_POINTS} are needed")
-    d = np.diff(e)
-    if np.all(d < 0):
-        e, p, c = e[::-1], p[::-1], c[::-1]
-        notes.append("energies were decreasing: reversed")
-    elif not np.all(d > 0):
-        bad = int(np.argmax(d <= 0))
-        raise ValueError(
-            f"{path}: column 'energy_kev' is not strictly monotonic "
-            f"(row {bad + 2} of the data: {e[bad + 1]:g} after {e[bad]:g})"
-        )
+    table = read_reference_table(path, min_points=MIN_POINTS)
+    path, e, p, c = table.path, table.energy_kev, table.pristine, table.charged
+    notes = list(table.notes)
     normalized = _looks_normalized(e, (p, c))
     if normalized:
         msg = (

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from scipy.special import erf
+
+from trixanes.reftable import read_reference_table
 
 XANES_WINDOW_KEV = (8.25, 8.70)
 #: Edge shifts up to this size keep ``s`` exactly 0 / 1 outside the window.
@@ -297,31 +298,9 @@ def load_reference_csv(path: str | os.PathLike) -> ReferenceSpectra:
     >>> load_reference_csv(f).energies_kev.tolist()
     [8.3, 8.4]
     """
-    path = Path(path)
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-    if not lines:
-        raise ValueError(f"{path}: empty reference file")
-    header = [h.strip().lower() for h in lines[0].split(",")]
-    try:
-        cols = [header.index(n) for n in ("pristine", "charged")]
-    except ValueError:
-        raise ValueError(f"{path}: header must name pristine and charged, got {header}") from None
-    ecol = next((i for i, h in enumerate(header) if h in ("energy_kev", "energy_ev")), None)
-    if ecol is None:
-        raise ValueError(f"{path}: header needs energy_kev or energy_ev, got {header}")
-    try:
-        table = np.array([[float(v) for v in ln.split(",")] for ln in lines[1:]])
-    except ValueError as err:
-        raise ValueError(f"{path}: non-numeric value ({err})") from None
-    if table.ndim != 2 or table.shape[0] < 2:
-        raise ValueError(f"{path}: need at least two rows")
-    e = table[:, ecol]
-    note = f"read from {path.name}"
-    if header[ecol] == "energy_ev" or np.nanmax(e) > 1000.0:
-        e = e * 1e-3
-        note += "; energies given in eV, converted to keV"
-    order = np.argsort(e)
-    return ReferenceSpectra(e[order], table[order, cols[0]], table[order, cols[1]], note)
+    t = read_reference_table(path)
+    note = "; ".join((f"read from {t.path.name}",) + t.notes)
+    return ReferenceSpectra(t.energy_kev, t.pristine, t.charged, note)
 
 
 def normalize_spectrum(energies_kev, mu, n_end_points: int = 5) -> np.ndarray:
