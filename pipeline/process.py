@@ -303,7 +303,7 @@ def _reconstruct_all(roles, opts, pixel, resamplings, out_dir, early, log, progr
                                              algorithm=opts.algorithm, ring_filter=opts.ring_filter,
                                              filter_name=opts.filter_name,
                                              resampling=resamplings[role], memory_budget_bytes=budget,
-                                             progress=False)
+                                             progress=progress)
             scale = np.float32(1.0 / pixel[role]) if tomo.voxel_size_um is None else np.float32(1.0)
             with h5py.File(tomo.path, "r") as f:
                 ds = f["volume"]

@@ -162,7 +162,9 @@ def reconstruct_scan_file(
     n_clipped = 0
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         ds = f.create_dataset("volume", shape=shape, dtype="float32", chunks=(1, n, n))
-        for z0 in tqdm(range(0, n_rows, step), desc="reconstruct", disable=not progress, unit="chunk"):
+        chunks = tqdm(range(0, n_rows, step), desc=f"  rows of {info.path.name}", disable=not progress,
+                      unit="chunk", leave=False)
+        for z0 in chunks:
             z1 = min(n_rows, z0 + step)
             proj, theta, clipped = projections(z0, z1)
             n_clipped += clipped
