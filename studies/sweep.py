@@ -12,8 +12,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import logging
-import os
 import shutil
 import time
 import traceback
@@ -25,11 +23,11 @@ from tqdm.auto import tqdm
 
 from trixanes.atomic import write_json, write_text
 
+from .cluster import run_on_dask
 from .summary import flatten
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE_PACKAGES = ("synth", "pipeline", "validate")
-THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # Scorecard parts that are not per-scenario numbers (paths, notes) or are long
 # arrays (profiles go to "curves", the statistics stay in scorecard.json).
 _CARD_SKIP = ("truth_path", "result_path", "figures", "notes", "names", "matrix",
@@ -303,11 +301,6 @@ def base_options(quick: bool, **changes) -> dict:
 
 
 # -- many scenarios -----------------------------------------------------------
-def inner_threads(workers: int, threads_per_worker: int) -> int:
-    """numba/OpenMP threads per task so that all workers together use the machine's cores."""
-    return max(1, (os.cpu_count() or 1) // (workers * threads_per_worker))
-
-
 def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, workers: int = 2,
               threads_per_worker: int = 1, task_threads: int | None = None, progress: bool = True,
               fn: Chain | None = None, keep_files: bool = False) -> list[dict]:
@@ -373,7 +366,7 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
                 done[k] = run_scenario(tasks[i], out_dir, cache_key=k, chain=fn, keep_files=keep_files)
                 bar.update(1)
         elif pending:
-            done = _run_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker,
+            done = run_on_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker,
                              task_threads, fn, keep_files, bar)
     finally:
         bar.close()
@@ -384,53 +377,3 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
             row = {**done[k], **t.identity()}
         result.append(row)
     return result
-
-
-def _cost(task: Task) -> float:
-    """Relative cost of a scenario, to start the longest first (no idle worker at the end)."""
-    acq = task.scenario.acquisition
-    iterative = task.options.get("algorithm") in ("sirt", "cgls")
-    return acq.detector_rows * acq.detector_cols ** 2 * (1.0 + (2.0 if iterative else 0.0))
-
-
-def _run_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker, task_threads, fn,
-              keep_files, bar):
-    from dask.distributed import Client, LocalCluster, as_completed
-
-    cluster = None
-    threads = None
-    if scheduler is None:
-        threads = task_threads or inner_threads(workers, threads_per_worker)
-        env = {v: str(threads) for v in THREAD_VARIABLES}
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
-                               processes=True, env=env, dashboard_address=None,
-                               silence_logs=logging.ERROR)
-    client = Client(cluster if cluster is not None else scheduler)
-    futures = {}
-    done = {}
-    try:
-        costs = {k: _cost(tasks[i]) for k, i in pending.items()}
-        rank = {k: r for r, k in enumerate(sorted(costs, key=costs.get))}
-        for k, i in sorted(pending.items(), key=lambda item: -costs[item[0]]):
-            fut = client.submit(run_scenario, tasks[i], out_dir, cache_key=k, chain=fn,
-                                keep_files=keep_files, threads=threads, key=f"scenario-{k}",
-                                pure=False, retries=0, priority=rank[k])
-            futures[fut] = k
-        for fut in as_completed(futures):
-            k = futures[fut]
-            try:
-                done[k] = fut.result()
-            except Exception as exc:  # the worker died (KilledWorker, out of memory, ...)
-                task = tasks[pending[k]]
-                folder = out_dir / k
-                folder.mkdir(parents=True, exist_ok=True)
-                done[k] = record_error(task, folder, exc, traceback.format_exc())
-            bar.update(1)
-    except BaseException:
-        client.cancel(list(futures))
-        raise
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    return done

@@ -1,0 +1,77 @@
+"""Run a sweep's scenarios on Dask: a local cluster sized to the machine, or a scheduler address.
+
+Each local worker process gets ``cores // (workers * threads_per_worker)``
+numba/OpenMP/SimpleITK threads (or ``task_threads``) so that workers do not
+oversubscribe the cores, and the most expensive scenarios start first so no
+worker idles at the end of a sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def inner_threads(workers: int, threads_per_worker: int) -> int:
+    """numba/OpenMP threads per task so that all workers together use the machine's cores."""
+    return max(1, (os.cpu_count() or 1) // (workers * threads_per_worker))
+
+
+def _cost(task) -> float:
+    """Relative cost of a scenario, to start the longest first (no idle worker at the end)."""
+    acq = task.scenario.acquisition
+    iterative = task.options.get("algorithm") in ("sirt", "cgls")
+    return acq.detector_rows * acq.detector_cols ** 2 * (1.0 + (2.0 if iterative else 0.0))
+
+
+def run_on_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker, task_threads, fn,
+                keep_files, bar) -> dict:
+    """Run ``pending`` ({cache key: task index}) as Dask tasks; return {key: result row}.
+
+    A worker that dies (out of memory, killed) gives an error row, like a
+    scenario that raises. ``bar`` advances once per finished scenario.
+    """
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    from .sweep import record_error, run_scenario  # imported here: sweep imports this module
+
+    cluster = None
+    threads = None
+    if scheduler is None:
+        threads = task_threads or inner_threads(workers, threads_per_worker)
+        env = {v: str(threads) for v in THREAD_VARIABLES}
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
+                               processes=True, env=env, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+    client = Client(cluster if cluster is not None else scheduler)
+    futures = {}
+    done = {}
+    try:
+        costs = {k: _cost(tasks[i]) for k, i in pending.items()}
+        rank = {k: r for r, k in enumerate(sorted(costs, key=costs.get))}
+        for k, i in sorted(pending.items(), key=lambda item: -costs[item[0]]):
+            fut = client.submit(run_scenario, tasks[i], out_dir, cache_key=k, chain=fn,
+                                keep_files=keep_files, threads=threads, key=f"scenario-{k}",
+                                pure=False, retries=0, priority=rank[k])
+            futures[fut] = k
+        for fut in as_completed(futures):
+            k = futures[fut]
+            try:
+                done[k] = fut.result()
+            except Exception as exc:  # the worker died (KilledWorker, out of memory, ...)
+                task = tasks[pending[k]]
+                folder = out_dir / k
+                folder.mkdir(parents=True, exist_ok=True)
+                done[k] = record_error(task, folder, exc, traceback.format_exc())
+            bar.update(1)
+    except BaseException:
+        client.cancel(list(futures))
+        raise
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return done
