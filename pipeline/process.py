@@ -76,6 +76,10 @@ class ProcessOptions:
         rows reconstructed at a time. Peak memory is then about a quarter of the
         cap plus a dozen binned volumes (test: peak RSS 64 MB above the baseline
         with a 30 MB cap, 191 MB without). None: always work at full resolution.
+    scheduler : str or None
+        Address of a Dask scheduler (``tcp://host:8786``) whose workers
+        reconstruct the chunks of rows; they must see the scan files (a shared
+        file system). None: in this process.
     """
 
     binning: int | None = None
@@ -90,6 +94,7 @@ class ProcessOptions:
     thresholds: tuple[float, float] = (0.6, 0.9)
     figures: bool = True
     max_memory_gb: float | None = 4.0
+    scheduler: str | None = None
 
     def __post_init__(self):
         if self.binning is not None and not (isinstance(self.binning, int) and self.binning >= 1):
@@ -303,7 +308,7 @@ def _reconstruct_all(roles, opts, pixel, resamplings, out_dir, early, log, progr
                                              algorithm=opts.algorithm, ring_filter=opts.ring_filter,
                                              filter_name=opts.filter_name,
                                              resampling=resamplings[role], memory_budget_bytes=budget,
-                                             progress=progress)
+                                             scheduler=opts.scheduler, progress=progress)
             scale = np.float32(1.0 / pixel[role]) if tomo.voxel_size_um is None else np.float32(1.0)
             with h5py.File(tomo.path, "r") as f:
                 ds = f["volume"]

@@ -56,6 +56,51 @@ def _rows_per_chunk(n_angles: int, n_cols: int, budget_bytes: float = 512e6) -> 
     return int(max(1, min(64, budget_bytes // per_row)))
 
 
+def _projections(path, z0: int, z1: int, resampling, ring_filter: bool):
+    """Line integrals of output rows ``z0:z1``, on the output detector grid."""
+    lo, hi = (z0, z1) if resampling is None else resampling.source_rows(z0, z1)
+    scan = read_scan(path, rows=slice(lo, hi))
+    norm = normalize(scan.data, scan.flats, scan.darks)
+    proj = remove_rings(norm.projections) if ring_filter else norm.projections
+    if resampling is not None:
+        proj = resampling.apply(proj, z0, z1, lo)
+    return proj, scan.theta_deg, norm.n_clipped
+
+
+def _reconstruct_rows(path, z0: int, z1: int, resampling, ring_filter: bool, center_px: float,
+                      settings: dict):
+    """One chunk: read, normalize, resample, reconstruct; the unit of work of a Dask task."""
+    proj, theta, clipped = _projections(path, z0, z1, resampling, ring_filter)
+    vol = reconstruct(proj, theta, center_px, **settings)
+    if resampling is not None:
+        vol[~resampling.covered_rows[z0:z1]] = np.nan
+    return z0, vol, clipped
+
+
+def _chunks_on_dask(scheduler, path, starts, n_rows, step, resampling, ring_filter, center_px, settings):
+    """Yield ``_reconstruct_rows`` results computed on a Dask cluster, two chunks per worker in flight."""
+    from dask.distributed import Client, as_completed
+
+    client = Client(scheduler)
+    try:
+        in_flight = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+        todo = list(starts)
+
+        def submit(z0):
+            return client.submit(_reconstruct_rows, path, z0, min(n_rows, z0 + step), resampling,
+                                 ring_filter, center_px, settings, pure=False)
+
+        running = as_completed([submit(todo.pop(0)) for _ in range(min(in_flight, len(todo)))])
+        for fut in running:
+            result = fut.result()
+            fut.release()
+            if todo:
+                running.add(submit(todo.pop(0)))
+            yield result
+    finally:
+        client.close()
+
+
 def reconstruct_scan_file(
     path,
     out_dir,
@@ -67,6 +112,7 @@ def reconstruct_scan_file(
     n_iter: int | None = None,
     resampling: Resampling | None = None,
     memory_budget_bytes: float = 512e6,
+    scheduler: str | None = None,
     progress: bool = True,
 ) -> VolumeResult:
     """Normalize, centre and reconstruct one Data Exchange scan to ``out_dir/volume.h5``.
@@ -100,6 +146,11 @@ def reconstruct_scan_file(
         does not reach are NaN.
     memory_budget_bytes : float
         Working memory for one chunk of rows (sets the chunk size).
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://host:8786``): the chunks of rows
+        are then reconstructed by its workers, at most two per worker in
+        flight, and written here as they arrive. The workers must see
+        ``path`` (a shared file system). None: in this process.
     progress : bool
         tqdm bar over the chunks of rows.
 
@@ -132,23 +183,14 @@ def reconstruct_scan_file(
         algorithm, why = choose_algorithm(info.theta_deg)
         notes.append(f"algorithm {algorithm}: {why}")
 
-    def projections(z0: int, z1: int):
-        # line integrals of output rows z0:z1, on the output detector grid
-        lo, hi = (z0, z1) if resampling is None else resampling.source_rows(z0, z1)
-        scan = read_scan(info.path, rows=slice(lo, hi))
-        norm = normalize(scan.data, scan.flats, scan.darks)
-        proj = remove_rings(norm.projections) if ring_filter else norm.projections
-        if resampling is not None:
-            proj = resampling.apply(proj, z0, z1, lo)
-        return proj, scan.theta_deg, norm.n_clipped
-
     n_rows, n = (info.n_rows, info.n_cols) if resampling is None else resampling.shape_out
     if resampling is not None and resampling.shape_in != (info.n_rows, info.n_cols):
         raise ValueError(f"{info.path}: detector {info.n_rows}x{info.n_cols} does not match the "
                          f"resampling's {resampling.shape_in[0]}x{resampling.shape_in[1]}")
     if center_px is None:
         mid = n_rows // 2
-        band, band_theta, _ = projections(max(0, mid - 1), min(n_rows, mid + 2))
+        band, band_theta, _ = _projections(info.path, max(0, mid - 1), min(n_rows, mid + 2),
+                                           resampling, ring_filter)
         est = find_center(band, band_theta)
         center_px = est.center_px
         notes.append(f"rotation centre {center_px:.2f} px ({est.method})")
@@ -162,17 +204,19 @@ def reconstruct_scan_file(
     n_clipped = 0
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         ds = f.create_dataset("volume", shape=shape, dtype="float32", chunks=(1, n, n))
-        chunks = tqdm(range(0, n_rows, step), desc=f"  rows of {info.path.name}", disable=not progress,
-                      unit="chunk", leave=False)
-        for z0 in chunks:
-            z1 = min(n_rows, z0 + step)
-            proj, theta, clipped = projections(z0, z1)
+        settings = dict(algorithm=algorithm, filter_name=filter_name, n_iter=n_iter, pixel_size_um=pixel_um)
+        starts = list(range(0, n_rows, step))
+        if scheduler is None:
+            results = (_reconstruct_rows(info.path, z0, min(n_rows, z0 + step), resampling, ring_filter,
+                                         center_px, settings) for z0 in starts)
+        else:
+            results = _chunks_on_dask(scheduler, str(info.path), starts, n_rows, step, resampling,
+                                      ring_filter, center_px, settings)
+            notes.append(f"chunks of {step} rows reconstructed on the Dask scheduler {scheduler}")
+        for z0, vol, clipped in tqdm(results, total=len(starts), desc=f"  rows of {info.path.name}",
+                                     disable=not progress, unit="chunk", leave=False):
             n_clipped += clipped
-            vol = reconstruct(proj, theta, center_px, algorithm=algorithm, filter_name=filter_name,
-                              n_iter=n_iter, pixel_size_um=pixel_um)
-            if resampling is not None:
-                vol[~resampling.covered_rows[z0:z1]] = np.nan
-            ds[z0:z1] = vol
+            ds[z0:z0 + vol.shape[0]] = vol
         if resampling is not None:
             notes.append(f"projections resampled from {resampling.pixel_in_um:.5f} to "
                          f"{resampling.pixel_out_um:.5f} um pixels (magnification)")

@@ -92,3 +92,17 @@ def test_magnified_scan_is_reconstructed_on_the_reference_grid(tmp_path):
     near = v[rr < r + 0.5].sum() * p_ref**3 / mu
     assert near == pytest.approx(4 / 3 * np.pi * r**3, rel=0.01)
     assert np.median(v[rr < r - 0.3]) == pytest.approx(mu, rel=0.01)
+
+
+def test_chunks_on_a_dask_cluster_match_the_local_run(small_sim, tmp_path):
+    from dask.distributed import LocalCluster
+
+    scan = small_sim.scan_paths[0]
+    local = reconstruct_scan_file(scan, tmp_path / "local", memory_budget_bytes=2e6, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote = reconstruct_scan_file(scan, tmp_path / "dask", memory_budget_bytes=2e6, progress=False,
+                                       scheduler=cluster.scheduler_address, center_px=local.center_px)
+    assert any("Dask" in n for n in remote.notes)
+    with h5py.File(local.path) as a, h5py.File(remote.path) as b:
+        assert a["volume"].shape[0] > 4 * 2  # several chunks of rows
+        np.testing.assert_allclose(b["volume"][...], a["volume"][...], rtol=1e-5, atol=1e-6)

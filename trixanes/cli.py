@@ -58,6 +58,8 @@ def process(
     filter_name: str = typer.Option("hann", "--filter", help="FBP filter: ramp, shepp-logan, cosine, hamming, hann."),
     ring_filter: bool = typer.Option(False, "--ring-filter", help="Suppress ring artifacts."),
     max_memory_gb: float = typer.Option(4.0, help="Bin while reading when full volumes exceed this."),
+    scheduler: Optional[str] = typer.Option(
+        None, help="Dask scheduler address: its workers reconstruct the chunks of rows (shared files)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Process three scans into limap.h5, stats.json and figures."""
@@ -67,7 +69,7 @@ def process(
         opts = ProcessOptions(binning=bin, algorithm=algorithm, center_px=center,
                               x_pristine=li_pristine, x_charged=li_charged,
                               register=not no_register, bspline=bspline, filter_name=filter_name,
-                              ring_filter=ring_filter, max_memory_gb=max_memory_gb)
+                              ring_filter=ring_filter, max_memory_gb=max_memory_gb, scheduler=scheduler)
         res = run(scans, references, out, opts, progress=not quiet)
     except (ValueError, OSError) as exc:
         _fail(exc)
