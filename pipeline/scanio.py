@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-__all__ = ["Scan", "ScanError", "ScanInfo", "read_scan", "scan_info"]
+__all__ = ["Scan", "ScanError", "ScanInfo", "needs_row_copy", "read_scan", "row_chunked_copy", "scan_info"]
 
 DATA, FLATS, DARKS, THETA = "/exchange/data", "/exchange/data_white", "/exchange/data_dark", "/exchange/theta"
 ENERGY = "/measurement/instrument/monochromator/energy"
@@ -299,3 +299,52 @@ def read_scan(path, rows: slice | None = None) -> Scan:
             "flats and darks swapped?"
         )
     return Scan(data, flats, darks, info.theta_deg, info.energy_kev, info.pixel_size_um, p, info.notes)
+
+
+def needs_row_copy(path, rows_per_chunk: int) -> bool:
+    """True when reading ``rows_per_chunk`` detector rows decompresses whole frames.
+
+    A compressed ``/exchange/data`` stored in chunks of many rows (typically one
+    chunk per projection) is decompressed completely for every band of rows
+    read: ``n_rows / rows_per_chunk`` times in all.
+    """
+    p, f = _open(path)
+    with f:
+        ds = _dataset(f, p, DATA)
+        filtered = ds.compression is not None or bool(ds.id.get_create_plist().get_nfilters())
+        return ds.chunks is not None and filtered and ds.chunks[1] > 2 * rows_per_chunk
+
+
+def row_chunked_copy(path, dest, rows_per_chunk: int, budget_bytes: float = 512e6) -> Path:
+    """Copy a scan to ``dest`` with ``/exchange/data`` uncompressed in bands of rows.
+
+    One pass over the projections (blocks of whole frames within
+    ``budget_bytes``), so that a band of rows is then one contiguous read;
+    every other dataset and attribute is copied as it is.
+
+    Returns
+    -------
+    Path
+        ``dest``.
+    """
+    p, f = _open(path)
+    dest = Path(dest)
+    with f, h5py.File(dest, "w") as g:
+        for key, value in f.attrs.items():
+            g.attrs[key] = value
+
+        def copy(name, obj):
+            if isinstance(obj, h5py.Dataset) and "/" + name != DATA:
+                g.create_dataset(name, data=obj[()])
+                g[name].attrs.update(dict(obj.attrs))
+
+        f.visititems(copy)
+        src = f[DATA]
+        n, r, c = src.shape
+        out = g.create_dataset(DATA, shape=src.shape, dtype=src.dtype,
+                               chunks=(n, max(1, min(r, rows_per_chunk)), c))
+        out.attrs.update(dict(src.attrs))
+        block = int(max(1, budget_bytes // (r * c * src.dtype.itemsize)))
+        for a0 in range(0, n, block):
+            out[a0:a0 + block] = src[a0:a0 + block]
+    return dest

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,7 @@ from pipeline.center import find_center
 from pipeline.magnification import Resampling
 from pipeline.normalize import normalize, remove_rings
 from pipeline.reconstruct import choose_algorithm, reconstruct
-from pipeline.scanio import read_scan, scan_info
+from pipeline.scanio import needs_row_copy, read_scan, row_chunked_copy, scan_info
 from trixanes.atomic import atomic_path
 
 __all__ = ["VolumeResult", "reconstruct_scan_file"]
@@ -200,35 +202,46 @@ def reconstruct_scan_file(
     shape = (n_rows, n, n)
     step = _rows_per_chunk(info.n_angles, max(n, info.n_cols), memory_budget_bytes)
     pixel_um = info.pixel_size_um if resampling is None else resampling.pixel_out_um
+    settings = dict(algorithm=algorithm, filter_name=filter_name, n_iter=n_iter, pixel_size_um=pixel_um)
     out = Path(out_dir) / "volume.h5"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    source, copy_dir = info.path, None
+    if needs_row_copy(info.path, step):
+        # every band of rows read would decompress every whole frame again
+        copy_dir = Path(tempfile.mkdtemp(prefix=".rows-", dir=out.parent))
+        source = row_chunked_copy(info.path, copy_dir / "scan.h5", step, memory_budget_bytes)
+        notes.append("compressed whole-frame chunks: projections copied once into bands of rows")
+    starts = list(range(0, n_rows, step))
+    if scheduler is None:
+        results = (_reconstruct_rows(source, z0, min(n_rows, z0 + step), resampling, ring_filter,
+                                     center_px, settings) for z0 in starts)
+    else:
+        results = _chunks_on_dask(scheduler, str(source), starts, n_rows, step, resampling,
+                                  ring_filter, center_px, settings)
+        notes.append(f"chunks of {step} rows reconstructed on the Dask scheduler {scheduler}")
+    if resampling is not None:
+        notes.append(f"projections resampled from {resampling.pixel_in_um:.5f} to "
+                     f"{resampling.pixel_out_um:.5f} um pixels (magnification)")
     n_clipped = 0
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
-        ds = f.create_dataset("volume", shape=shape, dtype="float32", chunks=(1, n, n))
-        settings = dict(algorithm=algorithm, filter_name=filter_name, n_iter=n_iter, pixel_size_um=pixel_um)
-        starts = list(range(0, n_rows, step))
-        if scheduler is None:
-            results = (_reconstruct_rows(info.path, z0, min(n_rows, z0 + step), resampling, ring_filter,
-                                         center_px, settings) for z0 in starts)
-        else:
-            results = _chunks_on_dask(scheduler, str(info.path), starts, n_rows, step, resampling,
-                                      ring_filter, center_px, settings)
-            notes.append(f"chunks of {step} rows reconstructed on the Dask scheduler {scheduler}")
-        for z0, vol, clipped in tqdm(results, total=len(starts), desc=f"  rows of {info.path.name}",
-                                     disable=not progress, unit="chunk", leave=False):
-            n_clipped += clipped
-            ds[z0:z0 + vol.shape[0]] = vol
-        if resampling is not None:
-            notes.append(f"projections resampled from {resampling.pixel_in_um:.5f} to "
-                         f"{resampling.pixel_out_um:.5f} um pixels (magnification)")
-        if n_clipped:
-            notes.append(f"{n_clipped} transmission values were <= 0 or tiny and were clipped")
-        ds.attrs["rotation_center"] = float(center_px)
-        ds.attrs["algorithm"] = algorithm
-        ds.attrs["units"] = "1/um" if pixel_um is not None else "1/pixel"
-        if pixel_um is not None:
-            ds.attrs["voxel_size_um"] = float(pixel_um)
-        if info.energy_kev is not None:
-            ds.attrs["energy_kev"] = float(info.energy_kev)
-        f.attrs["source"] = str(info.path)
-        f.attrs["notes"] = "\n".join(notes)
+    try:
+        with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+            ds = f.create_dataset("volume", shape=shape, dtype="float32", chunks=(1, n, n))
+            for z0, vol, clipped in tqdm(results, total=len(starts), desc=f"  rows of {info.path.name}",
+                                         disable=not progress, unit="chunk", leave=False):
+                n_clipped += clipped
+                ds[z0:z0 + vol.shape[0]] = vol
+            if n_clipped:
+                notes.append(f"{n_clipped} transmission values were <= 0 or tiny and were clipped")
+            ds.attrs["rotation_center"] = float(center_px)
+            ds.attrs["algorithm"] = algorithm
+            ds.attrs["units"] = "1/um" if pixel_um is not None else "1/pixel"
+            if pixel_um is not None:
+                ds.attrs["voxel_size_um"] = float(pixel_um)
+            if info.energy_kev is not None:
+                ds.attrs["energy_kev"] = float(info.energy_kev)
+            f.attrs["source"] = str(info.path)
+            f.attrs["notes"] = "\n".join(notes)
+    finally:
+        if copy_dir is not None:
+            shutil.rmtree(copy_dir, ignore_errors=True)
     return VolumeResult(out, shape, float(center_px), algorithm, pixel_um, info.energy_kev, tuple(notes))

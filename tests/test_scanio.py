@@ -118,3 +118,18 @@ def test_rows_argument_validated(tmp_path):
         read_scan(path, rows=1)
     with pytest.raises(ValueError, match="rows"):
         read_scan(path, rows=slice(5, 9))
+
+
+def test_row_chunked_copy_keeps_everything_but_the_layout(small_sim, tmp_path):
+    from pipeline.scanio import needs_row_copy, row_chunked_copy
+
+    src = small_sim.scan_paths[0]
+    assert needs_row_copy(src, 4) and not needs_row_copy(src, 40)
+    dst = row_chunked_copy(src, tmp_path / "rows.h5", 4, budget_bytes=1e5)
+    assert not needs_row_copy(dst, 4)
+    a, b = read_scan(src, rows=slice(5, 13)), read_scan(dst, rows=slice(5, 13))
+    for name in ("data", "flats", "darks", "theta_deg"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert (a.energy_kev, a.pixel_size_um) == (b.energy_kev, b.pixel_size_um)
+    with h5py.File(dst) as f:
+        assert f["/exchange/data"].chunks[1] == 4 and f["/exchange/data"].compression is None

@@ -106,3 +106,16 @@ def test_chunks_on_a_dask_cluster_match_the_local_run(small_sim, tmp_path):
     with h5py.File(local.path) as a, h5py.File(remote.path) as b:
         assert a["volume"].shape[0] > 4 * 2  # several chunks of rows
         np.testing.assert_allclose(b["volume"][...], a["volume"][...], rtol=1e-5, atol=1e-6)
+
+
+def test_compressed_frame_chunks_are_copied_once_into_bands_of_rows(small_sim, tmp_path, monkeypatch):
+    import pipeline.volume as volume
+
+    scan = small_sim.scan_paths[1]  # synth writes gzip-compressed whole-frame chunks
+    copied = reconstruct_scan_file(scan, tmp_path / "copied", memory_budget_bytes=2e6, progress=False)
+    assert any("copied once into bands of rows" in n for n in copied.notes)
+    assert not list((tmp_path / "copied").glob(".rows-*"))  # the copy is removed
+    monkeypatch.setattr(volume, "needs_row_copy", lambda *a: False)
+    direct = reconstruct_scan_file(scan, tmp_path / "direct", memory_budget_bytes=2e6, progress=False)
+    with h5py.File(copied.path) as a, h5py.File(direct.path) as b:
+        np.testing.assert_array_equal(a["volume"][...], b["volume"][...])
