@@ -1,6 +1,5 @@
 """Tests of pipeline.center on simulated sinograms with a known axis and on the real tooth scan."""
 
-from pathlib import Path
 
 from conftest import SHARED_DATA
 

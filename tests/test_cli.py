@@ -1,7 +1,6 @@
 import json
 
 import h5py
-import pytest
 from typer.testing import CliRunner
 
 from trixanes.cli import app

@@ -1,7 +1,6 @@
 """Tests of pipeline.references, partly on measured spectra from ../shared/data."""
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest

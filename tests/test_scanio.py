@@ -1,6 +1,5 @@
 """Tests of pipeline.scanio: Data Exchange reading, unit handling and clear errors."""
 
-from pathlib import Path
 
 from conftest import SHARED_DATA
 

@@ -1,6 +1,5 @@
-"""Tests of pipeline.volume on the real tooth scan."""
+"""Tests of pipeline.volume: the real tooth scan, magnified and compressed scans, Dask chunks."""
 
-from pathlib import Path
 
 from conftest import SHARED_DATA
 
