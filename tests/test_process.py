@@ -173,7 +173,7 @@ def test_memory_cap_bounds_peak_rss(small_sim, tmp_path):
 
     if not os.access("/proc/self/clear_refs", os.W_OK):
         pytest.skip("needs Linux /proc/self/clear_refs to reset the peak RSS")
-    scans = [str(p) for p in ball_scans(tmp_path)]
+    scans = [str(p) for p in ball_scans(tmp_path, n_cols=320)]
 
     def run(cap, out):
         r = subprocess.run([sys.executable, "-c", _PEAK_RSS_RUNNER, json.dumps(scans),
@@ -183,14 +183,15 @@ def test_memory_cap_bounds_peak_rss(small_sim, tmp_path):
 
     cap_gb = 0.03
     full, capped = run(None, tmp_path / "full"), run(cap_gb, tmp_path / "capped")
-    volume_mb = 4 * 96 * 256 * 256 / 2**20  # one full-resolution energy: 24 MB, 5 of them > cap
+    volume_mb = 4 * 96 * 320 * 320 / 2**20  # one full-resolution energy: 37.5 MB, 5 of them > cap
     binned_mb = volume_mb / 8
     assert any("binning 2x while reading" in line for line in capped["log"])
     assert full["increase_mb"] > 3 * volume_mb  # the full-resolution path holds the volumes
     # capped: chunks within the cap, plus the binned volumes and the labelling's
-    # temporaries on them (about 12 binned volumes)
-    assert capped["increase_mb"] < cap_gb * 1e9 / 2**20 + 16 * binned_mb
-    assert capped["increase_mb"] < 0.5 * full["increase_mb"]
+    # temporaries on them (about 12 binned volumes), plus allocator and thread-pool
+    # slack that varies from run to run (64 -> 82 MB for the same run at 256 columns)
+    assert capped["increase_mb"] < cap_gb * 1e9 / 2**20 + 16 * binned_mb + 64
+    assert capped["increase_mb"] < 0.4 * full["increase_mb"]
     # and both give the balls' edge jump, 0.04 / 0.03, in their interiors
     for out in ("full", "capped"):
         with h5py.File(tmp_path / out / "limap.h5", "r") as f:
