@@ -189,16 +189,8 @@ def reconstruct_scan_file(
     if resampling is not None and resampling.shape_in != (info.n_rows, info.n_cols):
         raise ValueError(f"{info.path}: detector {info.n_rows}x{info.n_cols} does not match the "
                          f"resampling's {resampling.shape_in[0]}x{resampling.shape_in[1]}")
-    if center_px is None:
-        mid = n_rows // 2
-        band, band_theta, _ = _projections(info.path, max(0, mid - 1), min(n_rows, mid + 2),
-                                           resampling, ring_filter)
-        est = find_center(band, band_theta)
-        center_px = est.center_px
-        notes.append(f"rotation centre {center_px:.2f} px ({est.method})")
-    elif not np.isfinite(center_px):
+    if center_px is not None and not np.isfinite(center_px):
         raise ValueError(f"center_px must be finite, got {center_px!r}")
-
     shape = (n_rows, n, n)
     step = _rows_per_chunk(info.n_angles, max(n, info.n_cols), memory_budget_bytes)
     pixel_um = info.pixel_size_um if resampling is None else resampling.pixel_out_um
@@ -211,19 +203,26 @@ def reconstruct_scan_file(
         copy_dir = Path(tempfile.mkdtemp(prefix=".rows-", dir=out.parent))
         source = row_chunked_copy(info.path, copy_dir / "scan.h5", step, memory_budget_bytes)
         notes.append("compressed whole-frame chunks: projections copied once into bands of rows")
-    starts = list(range(0, n_rows, step))
-    if scheduler is None:
-        results = (_reconstruct_rows(source, z0, min(n_rows, z0 + step), resampling, ring_filter,
-                                     center_px, settings) for z0 in starts)
-    else:
-        results = _chunks_on_dask(scheduler, str(source), starts, n_rows, step, resampling,
-                                  ring_filter, center_px, settings)
-        notes.append(f"chunks of {step} rows reconstructed on the Dask scheduler {scheduler}")
-    if resampling is not None:
-        notes.append(f"projections resampled from {resampling.pixel_in_um:.5f} to "
-                     f"{resampling.pixel_out_um:.5f} um pixels (magnification)")
     n_clipped = 0
     try:
+        if center_px is None:
+            mid = n_rows // 2
+            band, band_theta, _ = _projections(source, max(0, mid - 1), min(n_rows, mid + 2),
+                                               resampling, ring_filter)
+            est = find_center(band, band_theta)
+            center_px = est.center_px
+            notes.append(f"rotation centre {center_px:.2f} px ({est.method})")
+        starts = list(range(0, n_rows, step))
+        if scheduler is None:
+            results = (_reconstruct_rows(source, z0, min(n_rows, z0 + step), resampling, ring_filter,
+                                         center_px, settings) for z0 in starts)
+        else:
+            results = _chunks_on_dask(scheduler, str(source), starts, n_rows, step, resampling,
+                                      ring_filter, center_px, settings)
+            notes.append(f"chunks of {step} rows reconstructed on the Dask scheduler {scheduler}")
+        if resampling is not None:
+            notes.append(f"projections resampled from {resampling.pixel_in_um:.5f} to "
+                         f"{resampling.pixel_out_um:.5f} um pixels (magnification)")
         with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
             ds = f.create_dataset("volume", shape=shape, dtype="float32", chunks=(1, n, n))
             for z0, vol, clipped in tqdm(results, total=len(starts), desc=f"  rows of {info.path.name}",
