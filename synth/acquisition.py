@@ -228,7 +228,8 @@ def _detect(od, s0, ds, z0, dz, n_sub, out):
 
 
 def detect(optical_depth, angles_deg, geometry: EnergyGeometry, params: AcquisitionParams,
-           fine_voxel_um: float | None = None) -> np.ndarray:
+           fine_voxel_um: float | None = None, *, rows: tuple[int, int] | None = None,
+           fine_z_start: int = 0, fine_z_total: int | None = None) -> np.ndarray:
     """Noise-free detector transmission from fine-grid optical depths.
 
     Detector pixel (r, c) at this energy sees the sample-plane square of side
@@ -255,6 +256,12 @@ def detect(optical_depth, angles_deg, geometry: EnergyGeometry, params: Acquisit
         Detector size and footprint sub-sampling.
     fine_voxel_um : float, optional
         Fine bin size, default ``params.fine_voxel_um``.
+    rows : (int, int), optional
+        Detect only detector rows ``rows[0] .. rows[1] - 1`` (default all).
+    fine_z_start, fine_z_total : int, optional
+        ``optical_depth`` holds fine rows ``fine_z_start ..`` of a fine grid of
+        ``fine_z_total`` rows (default: it is the whole grid); see
+        :func:`fine_rows_needed` for the rows a band of detector rows reads.
 
     Returns
     -------
@@ -276,16 +283,56 @@ def detect(optical_depth, angles_deg, geometry: EnergyGeometry, params: Acquisit
     v = params.fine_voxel_um if fine_voxel_um is None else float(fine_voxel_um)
     if v <= 0:
         raise ValueError("fine_voxel_um: must be positive")
+    r0, r1 = _check_rows(rows, params)
+    n_fine_z = od.shape[1] if fine_z_total is None else int(fine_z_total)
     p = geometry.pixel_size_um
-    dzd, dyd, dxd = geometry.drift_um
+    dxd, dyd = geometry.drift_um[2], geometry.drift_um[1]
     shift_s = (dxd * np.cos(ang) - dyd * np.sin(ang)) / v
-    mid_c, mid_r = 0.5 * (params.detector_cols - 1), 0.5 * (params.detector_rows - 1)
+    mid_c = 0.5 * (params.detector_cols - 1)
     # fine coordinate of detector index 0 (pixel centre), per angle for columns
     s0 = 0.5 * (od.shape[2] - 1) + (-mid_c - geometry.center_offset_px) * p / v - shift_s
-    z0 = 0.5 * (od.shape[1] - 1) - mid_r * p / v - dzd / v
-    out = np.empty((ang.size, params.detector_rows, params.detector_cols), np.float32)
+    z0 = _fine_z_of_row(r0, geometry, params, v, n_fine_z) - fine_z_start
+    out = np.empty((ang.size, r1 - r0, params.detector_cols), np.float32)
     _detect(od, s0.astype(np.float64), p / v, float(z0), p / v, int(params.supersample), out)
     return out
+
+
+def _check_rows(rows, params: AcquisitionParams) -> tuple[int, int]:
+    if rows is None:
+        return 0, params.detector_rows
+    r0, r1 = (int(r) for r in rows)
+    if not 0 <= r0 < r1 <= params.detector_rows:
+        raise ValueError(f"rows: need 0 <= start < stop <= {params.detector_rows}, got {rows}")
+    return r0, r1
+
+
+def _fine_z_of_row(row, geometry: EnergyGeometry, params: AcquisitionParams, v, n_fine_z):
+    # magnification acts about the detector middle; a drift dz moves the image by dz
+    mid_r = 0.5 * (params.detector_rows - 1)
+    p = geometry.pixel_size_um
+    return 0.5 * (n_fine_z - 1) + (row - mid_r) * p / v - geometry.drift_um[0] / v
+
+
+def fine_rows_needed(rows: tuple[int, int], geometry: EnergyGeometry, params: AcquisitionParams,
+                     fine_z_total: int, fine_voxel_um: float | None = None) -> tuple[int, int]:
+    """Fine rows ``[start, stop)`` that :func:`detect` reads for a band of detector rows.
+
+    Parallel-beam projection keeps rows apart, so a band of detector rows is
+    imaged from a slab of the phantom alone: the rows under the band's
+    footprints (magnified and drifted) and one more for the interpolation.
+
+    Examples
+    --------
+    >>> p = AcquisitionParams(detector_cols=4, detector_rows=8, supersample=2)
+    >>> fine_rows_needed((2, 4), energy_geometries(p)[0], p, 16)
+    (3, 9)
+    """
+    r0, r1 = _check_rows(rows, params)
+    v = params.fine_voxel_um if fine_voxel_um is None else float(fine_voxel_um)
+    step = geometry.pixel_size_um / v
+    lo = np.floor(_fine_z_of_row(r0, geometry, params, v, fine_z_total) - 0.5 * step)
+    hi = np.floor(_fine_z_of_row(r1 - 1, geometry, params, v, fine_z_total) + 0.5 * step) + 2
+    return int(np.clip(lo, 0, fine_z_total)), int(np.clip(hi, 0, fine_z_total))
 
 
 def _rng(rng) -> np.random.Generator:

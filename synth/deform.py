@@ -77,23 +77,28 @@ def deformation_field(shape, voxel_size_um: float, amplitude_um: float, *, n_mod
 
 
 def warp_phase_and_li(phase, li, field: DeformationField, *, scale: float = 1.0,
-                      chunk_z: int = 32) -> tuple[np.ndarray, np.ndarray]:
+                      chunk_z: int = 32, z_range: tuple[int, int] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """Deform a phase map and its Li field (nearest neighbour keeps them consistent).
 
     The deformed sample at r shows what was at r − scale·u(r) (a pull-back, so
-    every output voxel is defined).
+    every output voxel is defined). ``z_range = (start, stop)`` returns only
+    those rows of the deformed sample (a slab, for imaging band by band).
     """
     phase = np.asarray(phase)
     li = np.asarray(li, np.float32)
-    out_p = np.empty_like(phase)
-    out_li = np.empty_like(li)
+    start, stop = (0, phase.shape[0]) if z_range is None else (int(z_range[0]), int(z_range[1]))
+    if not 0 <= start < stop <= phase.shape[0]:
+        raise ValueError(f"z_range: need 0 <= start < stop <= {phase.shape[0]}, got {z_range}")
     _, ny, nx = phase.shape
+    out_p = np.empty((stop - start, ny, nx), phase.dtype)
+    out_li = np.empty((stop - start, ny, nx), np.float32)
     yy, xx = np.mgrid[0:ny, 0:nx]
-    for z0 in range(0, phase.shape[0], chunk_z):
-        z1 = min(phase.shape[0], z0 + chunk_z)
+    for z0 in range(start, stop, chunk_z):
+        z1 = min(stop, z0 + chunk_z)
         zz = np.arange(z0, z1)[:, None, None]
         coords = np.stack(np.broadcast_arrays(zz, yy[None], xx[None])).astype(np.float64)
         coords -= scale * field.displacement(*coords)
-        out_p[z0:z1] = ndimage.map_coordinates(phase, coords, order=0, mode="nearest")
-        out_li[z0:z1] = ndimage.map_coordinates(li, coords, order=0, mode="nearest")
+        out_p[z0 - start:z1 - start] = ndimage.map_coordinates(phase, coords, order=0, mode="nearest")
+        out_li[z0 - start:z1 - start] = ndimage.map_coordinates(li, coords, order=0, mode="nearest")
     return out_p, out_li

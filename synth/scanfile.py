@@ -71,6 +71,10 @@ class ScanWriter:
         Photon energy and pixel size at the sample.
     dtype : {"uint16", "float32"}
         Storage type of all frames (see :func:`counts_dtype`).
+    row_chunk : int, optional
+        Store ``/exchange/data`` in chunks of this many detector rows (for
+        writing by bands of rows with :meth:`write_rows`); default one chunk
+        per projection.
     **extra_attrs
         Attributes of the file's root group (e.g. provenance).
 
@@ -85,7 +89,8 @@ class ScanWriter:
     True
     """
 
-    def __init__(self, path, shape, theta_deg, energy_kev, pixel_size_um, dtype="uint16", **extra_attrs):
+    def __init__(self, path, shape, theta_deg, energy_kev, pixel_size_um, dtype="uint16",
+                 row_chunk: int | None = None, **extra_attrs):
         self.path = Path(path)
         if len(shape) != 3 or min(shape) < 1:
             raise ValueError(f"shape: need (n_angles, rows, cols) >= 1, got {shape}")
@@ -101,6 +106,9 @@ class ScanWriter:
         if self.dtype not in (np.uint16, np.float32):
             raise ValueError(f"dtype: uint16 or float32, got {dtype!r}")
         self.energy_kev, self.pixel_size_um = float(energy_kev), float(pixel_size_um)
+        if row_chunk is not None and not 1 <= int(row_chunk) <= self.shape[1]:
+            raise ValueError(f"row_chunk: need 1 .. {self.shape[1]} rows, got {row_chunk!r}")
+        self.row_chunk = None if row_chunk is None else int(row_chunk)
         self.extra_attrs = extra_attrs
         self._stack = None
 
@@ -114,13 +122,22 @@ class ScanWriter:
         for key, value in self.extra_attrs.items():
             f.attrs[key] = value
         self._data = f.create_dataset("/exchange/data", self.shape, self.dtype,
-                                      chunks=(1,) + self.shape[1:], **_COMPRESSION)
+                                      chunks=self._chunks(), **_COMPRESSION)
         self._data.attrs["units"] = "counts"
         f.create_dataset("/exchange/theta", data=self.theta).attrs["units"] = "degrees"
         f.create_dataset(_ENERGY, data=self.energy_kev).attrs["units"] = "keV"
         f.create_dataset(_RESOLUTION, data=self.pixel_size_um).attrs["units"] = "um"
         self._written = np.zeros(self.shape[0], bool)
+        self._written_rows = np.zeros(self.shape[1], bool)
         return self
+
+    def _chunks(self) -> tuple[int, int, int]:
+        n_angles, rows, cols = self.shape
+        if self.row_chunk is None:
+            return (1, rows, cols)
+        # about 1 MiB per chunk: whole bands of rows, as many angles as fit
+        per_angle = self.row_chunk * cols * self.dtype.itemsize
+        return (int(np.clip(2**20 // per_angle, 1, n_angles)), self.row_chunk, cols)
 
     def write_projections(self, start: int, slab) -> None:
         """Write projections ``start .. start + len(slab)`` (angle, row, col)."""
@@ -130,6 +147,16 @@ class ScanWriter:
             raise ValueError(f"slab: shape {slab.shape} at {start} does not fit {self.shape}")
         self._data[start:stop] = slab
         self._written[start:stop] = True
+
+    def write_rows(self, start: int, block) -> None:
+        """Write detector rows ``start .. start + block.shape[1]`` of every projection."""
+        block = _frames("block", block, self.dtype)
+        stop = start + block.shape[1]
+        if (start < 0 or stop > self.shape[1] or block.shape[0] != self.shape[0]
+                or block.shape[2] != self.shape[2]):
+            raise ValueError(f"block: shape {block.shape} at row {start} does not fit {self.shape}")
+        self._data[:, start:stop] = block
+        self._written_rows[start:stop] = True
 
     def _frames_dataset(self, name, frames):
         frames = _frames(name, frames, self.dtype)
@@ -151,9 +178,10 @@ class ScanWriter:
         stack, self._stack = self._stack, None
         if exc_type is None:
             missing = [n for n in ("data_white", "data_dark") if n not in self._file["exchange"]]
-            if missing or not self._written.all():
-                err = ValueError(f"{self.path}: incomplete scan, missing "
-                                 f"{missing or f'{(~self._written).sum()} projections'}")
+            if missing or not (self._written.all() or self._written_rows.all()):
+                what = (f"{(~self._written).sum()} projections" if not self._written_rows.any()
+                        else f"{(~self._written_rows).sum()} detector rows")
+                err = ValueError(f"{self.path}: incomplete scan, missing {missing or what}")
                 stack.__exit__(ValueError, err, None)  # removes the temporary file
                 raise err
         return stack.__exit__(exc_type, exc, tb)

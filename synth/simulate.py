@@ -19,13 +19,13 @@ from tqdm.auto import tqdm
 from trixanes import __version__
 from trixanes.atomic import atomic_path, write_text
 
-from .acquisition import detect, energy_geometries, expose, flats_and_darks, forward_project, projection_angles
+from .acquisition import energy_geometries, projection_angles
 from .config import Scenario
-from .deform import deformation_field, warp_phase_and_li
+from .deform import deformation_field
+from .imaging import DEFAULT_BAND_BYTES, Exposure, write_scans
 from .lithium import lithium_field
-from .materials import attenuation_basis, attenuation_map, hat_weights, reference_spectra_raw
+from .materials import reference_spectra_raw
 from .microstructure import generate_microstructure
-from .scanfile import write_scan
 from .xanes import XanesModel, XanesSpectrum, default_spectra, load_reference_csv, normalize_spectrum
 
 #: Energies of the written reference spectra: the beamline's pre-run XANES scan.
@@ -61,53 +61,8 @@ def xanes_model(scenario: Scenario) -> XanesModel:
                       x_pristine=li.x_pristine, x_charged=li.x_charged, shift_ev=sp.edge_shift_ev)
 
 
-def _fine_detector(acq, nx: int) -> int:
-    # the fine detector must cover every energy's view: the phantom plus the
-    # rotation-centre offset and the drift (dx cos θ - dy sin θ reaches √2 drift),
-    # plus one pixel each side for the footprint interpolation, in fine bins
-    reach_px = abs(acq.center_offset_px) + np.sqrt(2.0) * acq.drift_px + 1.0
-    pad = int(np.ceil(reach_px * acq.supersample))
-    return nx + 2 * pad
-
-
-def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel_um: float,
-                   n_s: int, *, n_nodes: int | None = None, chunk_z: int = 16,
-                   progress: bool = False) -> np.ndarray:
-    """Line integrals of μ(E) at every energy, on the fine detector.
-
-    Projection is linear, so either the few component maps (electrolyte, CBD
-    and NMC on a basis in Li) are projected once and every energy is a
-    weighted sum of them, or, when there are fewer energies than components,
-    each energy's μ map is projected directly (exact in Li). The cheaper route
-    is taken.
-
-    Returns
-    -------
-    ndarray
-        float32 ``(n_energies, n_angles, z, n_s)``, dimensionless.
-    """
-    energies = np.asarray(energies_kev, float)
-    nodes, weights = attenuation_basis(energies, model, n_nodes)
-    direct = energies.size < weights.shape[1]
-    nz = phase.shape[0]
-    out = np.zeros((energies.size, len(angles_deg), nz, n_s), np.float32)
-    steps = range(0, nz, chunk_z)
-    for z0 in tqdm(steps, desc="project", unit="chunk", disable=not progress):
-        ph, x = phase[z0:z0 + chunk_z], li[z0:z0 + chunk_z]
-        if direct:
-            comps = np.stack([attenuation_map(ph, x, e, model) for e in energies])
-            p = forward_project(comps, angles_deg, n_s=n_s)
-            out[:, :, z0:z0 + chunk_z] = p * voxel_um
-        else:
-            am = ph == 3
-            comps = np.concatenate([(ph == 1)[None].astype(np.float32), (ph == 2)[None].astype(np.float32),
-                                    hat_weights(np.where(am, x, np.nan), nodes)])
-            p = forward_project(comps, angles_deg, n_s=n_s)
-            out[:, :, z0:z0 + chunk_z] = np.tensordot(weights, p, axes=(1, 0)) * voxel_um
-    return out
-
-
-def simulate(scenario: Scenario, out_dir, *, progress: bool = True) -> SimulationResult:
+def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
+             band_bytes: int = DEFAULT_BAND_BYTES) -> SimulationResult:
     """Build the ground truth and image it at every energy.
 
     Parameters
@@ -118,6 +73,10 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True) -> Simulatio
         Output folder (created).
     progress : bool
         Show progress bars.
+    band_bytes : int
+        Working memory of the imaging stage, which projects, detects and
+        writes the scans one band of detector rows at a time; sets the band
+        size, never the result.
 
     Returns
     -------
@@ -137,7 +96,7 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True) -> Simulatio
     ss, v = acq.supersample, acq.fine_voxel_um
     shape = (acq.detector_rows * ss, acq.detector_cols * ss, acq.detector_cols * ss)
 
-    stages = tqdm(total=4, desc=f"simulate {scenario.name}", unit="stage", disable=not progress)
+    stages = tqdm(total=3, desc=f"simulate {scenario.name}", unit="stage", disable=not progress)
     stages.set_postfix_str("microstructure")
     micro = generate_microstructure(shape, v, scenario.sample, seed=_int(seeds[0]))
     stages.update()
@@ -151,33 +110,17 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True) -> Simulatio
     truth_path = _write_truth(out_dir / "truth.h5", micro, lith, v, scenario)
     refs_path = _write_references(out_dir / "references.csv", model)
 
-    stages.set_postfix_str("projection")
-    angles = projection_angles(acq)
-    geoms = energy_geometries(acq, rng=np.random.default_rng(seeds[2]))
-    n_s = _fine_detector(acq, shape[2])
-    energies = np.asarray(acq.energies_kev, float)
-    od = optical_depths(micro.phase, lith.li, energies, angles, model, v, n_s,
-                        n_nodes=scenario.spectra.nodes, progress=progress)
+    stages.set_postfix_str("imaging")
+    field = None
     if acq.deformation_um > 0:
         field = deformation_field(shape, v, acq.deformation_um, rng=np.random.default_rng(seeds[3]))
-        for i in range(1, energies.size):
-            # the sample deforms between energies: re-project the warped phantom
-            ph, x = warp_phase_and_li(micro.phase, lith.li, field, scale=i / (energies.size - 1))
-            od[i] = optical_depths(ph, x, energies[i:i + 1], angles, model, v, n_s,
-                                   n_nodes=scenario.spectra.nodes)[0]
-    stages.update()
-
-    stages.set_postfix_str("detector")
-    noise = np.random.default_rng(seeds[4])
-    scan_paths = []
-    for e, geom, od_e in zip(energies, geoms, od):
-        trans = detect(od_e, angles, geom, acq, fine_voxel_um=v)
-        data = expose(trans, acq, noise)
-        flats, darks = flats_and_darks(acq, noise)
-        path = out_dir / f"scan_{e * 1000:.0f}eV.h5"
-        write_scan(path, data, flats, darks, angles, float(e), geom.pixel_size_um,
-                   simulator=f"trixanes {__version__}", scenario=scenario.name)
-        scan_paths.append(path)
+    exposure = Exposure(acq, energy_geometries(acq, rng=np.random.default_rng(seeds[2])),
+                        projection_angles(acq), seeds[4], field)
+    paths = [out_dir / f"scan_{g.energy_kev * 1000:.0f}eV.h5" for g in exposure.geometries]
+    scan_paths = write_scans(micro.phase, lith.li, model, exposure, paths, voxel_um=v,
+                             n_nodes=scenario.spectra.nodes, band_bytes=band_bytes,
+                             progress=progress, simulator=f"trixanes {__version__}",
+                             scenario=scenario.name)
     stages.update()
     stages.close()
     scen_path = scenario.write_toml(out_dir / "scenario.toml")

@@ -25,6 +25,17 @@ def test_warp_moves_the_sample_and_keeps_phase_and_li_consistent():
     assert abs(int((p1 == 3).sum()) - int((phase == 3).sum())) < 0.1 * (phase == 3).sum()
 
 
+def test_a_slab_of_the_warp_equals_the_same_rows_of_the_whole():
+    rng = np.random.default_rng(1)
+    phase = rng.integers(0, 4, (20, 12, 12)).astype(np.uint8)
+    li = rng.uniform(0.3, 1.0, phase.shape).astype(np.float32)
+    f = deformation_field(phase.shape, 0.1, 0.3, rng=3)
+    whole = warp_phase_and_li(phase, li, f, scale=0.5, chunk_z=7)
+    slab = warp_phase_and_li(phase, li, f, scale=0.5, chunk_z=3, z_range=(5, 13))
+    assert np.array_equal(slab[0], whole[0][5:13])
+    assert np.array_equal(slab[1], whole[1][5:13])
+
+
 def test_deforming_sample_changes_only_later_energies(tmp_path):
     import h5py
 

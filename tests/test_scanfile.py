@@ -66,6 +66,30 @@ def test_incremental_writer_in_slabs(tmp_path):
             w.write_projections(5, data[:2])
 
 
+def test_writer_by_bands_of_rows_in_row_chunks(tmp_path):
+    data, flats, darks = _scan(np.random.default_rng(5))
+    out = tmp_path / "rows.h5"
+    with ScanWriter(out, data.shape, np.arange(6.0), 8.43, 0.078, row_chunk=3) as w:
+        w.write_rows(3, data[:, 3:])
+        w.write_rows(0, data[:, :3])
+        w.write_flats(flats)
+        w.write_darks(darks)
+    with h5py.File(out) as f:
+        np.testing.assert_array_equal(f["/exchange/data"][()], data)
+        assert f["/exchange/data"].chunks == (6, 3, 5)
+    with pytest.raises(ValueError, match="1 detector rows"):
+        with ScanWriter(tmp_path / "x.h5", data.shape, np.arange(6.0), 8.43, 0.078, row_chunk=2) as w:
+            w.write_rows(0, data[:, :3])
+            w.write_flats(flats)
+            w.write_darks(darks)
+    with pytest.raises(ValueError, match="block"):
+        with ScanWriter(tmp_path / "y.h5", data.shape, np.arange(6.0), 8.43, 0.078) as w:
+            w.write_rows(3, data[:, :2])
+    with pytest.raises(ValueError, match="row_chunk"):
+        ScanWriter(tmp_path / "z.h5", data.shape, np.arange(6.0), 8.43, 0.078, row_chunk=9)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.h5"]
+
+
 def test_atomic_on_error_and_incomplete(tmp_path):
     data, flats, darks = _scan(np.random.default_rng(3))
     out = tmp_path / "boom.h5"

@@ -26,6 +26,10 @@ def simulate(
     config: Optional[Path] = typer.Option(None, "--config", help="Scenario TOML file."),
     preset: str = typer.Option("default", help="Preset when no --config: default, quick, tiny, paper."),
     seed: Optional[int] = typer.Option(None, help="Random seed (overrides the scenario's)."),
+    band_memory_mb: float = typer.Option(
+        512.0, "--band-memory-mb", min=1.0,
+        help="Working memory of the imaging, which projects and writes the scans band of "
+             "detector rows by band (the phantom is held besides). Never changes the files."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Build a ground truth and write three Data Exchange scans, references.csv, truth.h5."""
@@ -36,7 +40,7 @@ def simulate(
         sc = Scenario.from_toml(config) if config else Scenario.preset(preset)
         if seed is not None:
             sc = sc.replace(seed=seed)
-        res = run(sc, out, progress=not quiet)
+        res = run(sc, out, progress=not quiet, band_bytes=int(band_memory_mb * 2**20))
     except (ScenarioError, ValueError, OSError) as exc:
         _fail(exc)
     typer.echo(f"wrote {len(res.scan_paths)} scans, references and truth to {out} "
