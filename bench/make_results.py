@@ -137,6 +137,7 @@ def machine_lines(data: dict) -> list[str]:
         f"{m.get('system', '')} {m.get('release', '')}",
         f"- threads used: numba {m.get('numba_threads', '?')}; peers' 2-D codes in as many processes",
         f"- Python {m.get('python_version', '?')}, astra-toolbox {m.get('astra_version') or 'not installed'}",
+        *([f"- GPU: {m['gpu']}, CuPy {m.get('cupy_version', '?')}"] if m.get("gpu") else []),
         f"- date: {data.get('datetime', '?')}",
         f"- commit: {commit.get('id', '?')}{' (dirty tree)' if commit.get('dirty') else ''}",
         f"- command: `{data.get('command', '?')}`",

@@ -27,6 +27,7 @@ from . import analyze as _analyze
 from . import figures as _figures
 from .binning import bin_volume, suggest_binning
 from .limap import edge_jump, li_from_jump
+from .reconstruct import BACKENDS
 from .references import load_references, reference_jumps
 from .magnification import matched_resamplings
 from .register import register_volume
@@ -76,6 +77,9 @@ class ProcessOptions:
         rows reconstructed at a time. Peak memory is then about a quarter of the
         cap plus a dozen binned volumes (test, 96 x 320² scans: peak RSS 43 MB above the baseline
         with a 30 MB cap, 300 MB without). None: always work at full resolution.
+    backend : {"auto", "numba", "astra", "cupy"}
+        Reconstruction backend; "cupy" reconstructs on a CUDA GPU (optional
+        CuPy), numba's result to float32 rounding. "auto" is numba everywhere.
     scheduler : str or None
         Address of a Dask scheduler (``tcp://host:8786``) whose workers
         reconstruct the chunks of rows; they must see the scan files (a shared
@@ -95,6 +99,7 @@ class ProcessOptions:
     figures: bool = True
     max_memory_gb: float | None = 4.0
     scheduler: str | None = None
+    backend: str = "auto"
 
     def __post_init__(self):
         if self.binning is not None and not (isinstance(self.binning, int) and self.binning >= 1):
@@ -106,6 +111,8 @@ class ProcessOptions:
         lo, hi = self.thresholds
         if not 0 <= lo < hi <= 1.5:
             raise ValueError(f"thresholds: need 0 <= low < high, got {self.thresholds}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend: must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.max_memory_gb is not None and not self.max_memory_gb > 0:
             raise ValueError(f"max_memory_gb: must be positive or None, got {self.max_memory_gb!r}")
 
@@ -306,7 +313,7 @@ def _reconstruct_all(roles, opts, pixel, resamplings, out_dir, early, log, progr
                 warnings.simplefilter("ignore")  # missing metadata is reported in the log
                 tomo = reconstruct_scan_file(roles[role].path, work / role, center_px=opts.center_px,
                                              algorithm=opts.algorithm, ring_filter=opts.ring_filter,
-                                             filter_name=opts.filter_name,
+                                             filter_name=opts.filter_name, backend=opts.backend,
                                              resampling=resamplings[role], memory_budget_bytes=budget,
                                              scheduler=opts.scheduler, progress=progress)
             scale = np.float32(1.0 / pixel[role]) if tomo.voxel_size_um is None else np.float32(1.0)

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from tqdm.auto import trange
 
 
 _PAD = 2  # zero columns added on each side of the detector inside the kernels
@@ -214,7 +213,11 @@ def _operators(theta_deg, center, ncol):
 
 
 def _bar(n_iter, progress, desc):
-    return trange(n_iter, desc=desc, disable=not progress, leave=False)
+    if not progress:
+        return range(n_iter)
+    from tqdm.auto import trange  # lazily: a GPU machine may run the solvers without tqdm
+
+    return trange(n_iter, desc=desc, leave=False)
 
 
 def sirt(proj, theta_deg, center, n_iter, *, nonneg=True, progress=False):

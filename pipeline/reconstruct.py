@@ -17,7 +17,7 @@ from pipeline import projector
 
 FILTERS = ("ramp", "shepp-logan", "cosine", "hamming", "hann")
 ALGORITHMS = ("fbp", "sirt", "cgls")
-BACKENDS = ("auto", "numba", "astra")
+BACKENDS = ("auto", "numba", "astra", "cupy")
 _GAP_FACTOR = 3.0  # a gap above this many median steps is a missing wedge
 
 
@@ -221,8 +221,12 @@ def reconstruct(
     nonneg : bool
         Clip negative values after each SIRT/CGLS iteration (for CGLS this
         makes it a projected, heuristic method).
-    backend : {"auto", "numba", "astra"}
-        "auto" uses the numba kernels; "astra" needs the astra-toolbox.
+    backend : {"auto", "numba", "astra", "cupy"}
+        "auto" uses the numba kernels on every machine, GPU or not, so that a
+        result does not depend on where it ran. "cupy" runs the same projector
+        pair and solvers on a CUDA GPU (`pipeline.gpu`, needs CuPy): numba's
+        result to float32 rounding (which unconstrained CGLS amplifies over
+        its iterations). "astra" needs the astra-toolbox.
     pixel_size_um : float, optional
         If given, the result is in 1/µm; otherwise per pixel.
     progress : bool
@@ -271,9 +275,10 @@ def reconstruct(
     if backend == "astra":
         vol = _reconstruct_astra(proj, theta, center, algorithm, int(n_iter), nonneg, filter_name)
     elif algorithm == "fbp":
-        vol = fbp(proj, theta, center, filter_name)
+        vol = (_gpu().fbp if backend == "cupy" else fbp)(proj, theta, center, filter_name)
     else:
-        solver = projector.sirt if algorithm == "sirt" else projector.cgls
+        solvers = _gpu() if backend == "cupy" else projector  # same sirt and cgls signatures
+        solver = solvers.sirt if algorithm == "sirt" else solvers.cgls
         vol = solver(proj, theta, center, int(n_iter), nonneg=nonneg, progress=progress).volume
     if pixel_size_um is not None:
         vol /= np.float32(pixel_size_um)
@@ -294,6 +299,14 @@ def _check_theta(theta_deg) -> np.ndarray:
     if not np.all(np.isfinite(theta)):
         raise ValueError("theta_deg contains NaN or inf")
     return theta
+
+
+def _gpu():
+    """`pipeline.gpu` once CuPy and a CUDA device are known to work; ValueError otherwise."""
+    from pipeline import gpu  # lazily: it imports this module, and CuPy is optional
+
+    gpu.require("backend='cupy'")
+    return gpu
 
 
 def astra_available() -> bool:

@@ -112,6 +112,7 @@ def reconstruct_scan_file(
     ring_filter: bool = True,
     filter_name: str = "ramp",
     n_iter: int | None = None,
+    backend: str = "auto",
     resampling: Resampling | None = None,
     memory_budget_bytes: float = 512e6,
     scheduler: str | None = None,
@@ -140,6 +141,9 @@ def reconstruct_scan_file(
         FBP filter.
     n_iter : int, optional
         Iterations for SIRT/CGLS.
+    backend : {"auto", "numba", "astra", "cupy"}
+        Reconstruction backend (`pipeline.reconstruct.reconstruct`); "cupy"
+        runs each chunk on the GPU.
     resampling : Resampling, optional
         Resample the projections onto another detector grid before
         reconstructing (`pipeline.magnification`: the zone-plate magnification
@@ -194,7 +198,8 @@ def reconstruct_scan_file(
     shape = (n_rows, n, n)
     step = _rows_per_chunk(info.n_angles, max(n, info.n_cols), memory_budget_bytes)
     pixel_um = info.pixel_size_um if resampling is None else resampling.pixel_out_um
-    settings = dict(algorithm=algorithm, filter_name=filter_name, n_iter=n_iter, pixel_size_um=pixel_um)
+    settings = dict(algorithm=algorithm, filter_name=filter_name, n_iter=n_iter, pixel_size_um=pixel_um,
+                    backend=backend)
     out = Path(out_dir) / "volume.h5"
     out.parent.mkdir(parents=True, exist_ok=True)
     source, copy_dir = info.path, None

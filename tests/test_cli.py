@@ -50,3 +50,20 @@ def test_reconstruct_a_real_beamline_scan(tmp_path, shared_data):
         vol = f["volume"]
         assert vol.shape == (2, 640, 640)
         assert abs(vol.attrs["rotation_center"] - 296.0) < 1.0
+
+
+def test_gpu_backend_without_a_gpu_is_a_clear_error(tmp_path, shared_data):
+    from pipeline.gpu import cupy_available
+
+    if cupy_available():
+        import pytest
+
+        pytest.skip("CuPy and a CUDA GPU are available here")
+    r = runner.invoke(app, ["reconstruct", str(shared_data / "tooth_dataexchange.h5"), "--out", str(tmp_path),
+                            "--backend", "cupy"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "backend='cupy' needs CuPy" in r.output
+    assert not (tmp_path / "volume.h5").exists()
+    r = runner.invoke(app, ["process", "a.h5", "b.h5", "c.h5", "--references", "r.csv",
+                            "--out", str(tmp_path / "o"), "--backend", "gpu"])
+    assert r.exit_code == 2 and "backend: must be one of" in r.output

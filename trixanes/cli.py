@@ -15,6 +15,10 @@ app = typer.Typer(
 )
 
 
+_BACKEND_HELP = ("Reconstruction backend: auto (numba), numba, astra, or cupy (a CUDA GPU; "
+                 "needs CuPy, numba's result to float32 rounding).")
+
+
 def _fail(exc: Exception) -> None:
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
@@ -64,6 +68,7 @@ def process(
     max_memory_gb: float = typer.Option(4.0, help="Bin while reading when full volumes exceed this."),
     scheduler: Optional[str] = typer.Option(
         None, help="Dask scheduler address: its workers reconstruct the chunks of rows (shared files)."),
+    backend: str = typer.Option("auto", help=_BACKEND_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Process three scans into limap.h5, stats.json and figures."""
@@ -73,7 +78,8 @@ def process(
         opts = ProcessOptions(binning=bin, algorithm=algorithm, center_px=center,
                               x_pristine=li_pristine, x_charged=li_charged,
                               register=not no_register, bspline=bspline, filter_name=filter_name,
-                              ring_filter=ring_filter, max_memory_gb=max_memory_gb, scheduler=scheduler)
+                              ring_filter=ring_filter, max_memory_gb=max_memory_gb, scheduler=scheduler,
+                              backend=backend)
         res = run(scans, references, out, opts, progress=not quiet)
     except (ValueError, OSError) as exc:
         _fail(exc)
@@ -105,13 +111,14 @@ def reconstruct(
     center: Optional[float] = typer.Option(None, help="Rotation centre (detector column, px)."),
     algorithm: str = typer.Option("auto", help="auto, fbp, sirt or cgls."),
     no_ring_filter: bool = typer.Option(False, "--no-ring-filter"),
+    backend: str = typer.Option("auto", help=_BACKEND_HELP),
 ):
     """Reconstruct one scan into DIR/volume.h5."""
     from pipeline.volume import reconstruct_scan_file
 
     try:
         res = reconstruct_scan_file(scan, out, center_px=center, algorithm=algorithm,
-                                    ring_filter=not no_ring_filter)
+                                    ring_filter=not no_ring_filter, backend=backend)
     except (ValueError, OSError) as exc:
         _fail(exc)
     for note in getattr(res, "notes", ()):

@@ -138,6 +138,13 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["loadavg_at_start"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     astra = astra_or_none()
     machine_info["astra_version"] = getattr(astra, "__version__", None) if astra else None
+    from pipeline import gpu  # imports no CuPy by itself
+
+    if gpu.cupy_available():
+        import cupy
+
+        machine_info["gpu"] = gpu.device_name()
+        machine_info["cupy_version"] = cupy.__version__
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):

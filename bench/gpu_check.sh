@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Check the optional CuPy backend (pipeline/gpu.py) on a machine with a CUDA GPU:
+# tests/test_gpu.py, then the GPU benchmark (cupy against numba on the same data).
+#
+# Run from the repository root, with the system's python3 (CuPy, numpy, scipy,
+# numba, pytest and pytest-benchmark installed; the project itself need not be):
+#
+#     OUT=/some/dir bash bench/gpu_check.sh
+#
+# Writes under $OUT (default /tmp/gpu_check): env.txt, test_gpu.log,
+# gpu_bench.log, gpu_bench.json, gpu_results.md. About a minute on an H100
+# (numba compiles its kernels on the first run); each step has a time limit.
+set -u
+OUT=${OUT:-/tmp/gpu_check}
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
+export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"
+export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-/tmp/numba}  # the tree's __pycache__ may be read-only
+export CUPY_CACHE_DIR=${CUPY_CACHE_DIR:-/tmp/cupy_kernels}
+
+{
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+    nproc
+    "$PY" - <<'EOF'
+import sys
+import cupy, numba, numpy
+from pipeline import gpu
+print(f"python {sys.version.split()[0]}, cupy {cupy.__version__}, numpy {numpy.__version__}, "
+      f"numba {numba.__version__} ({numba.get_num_threads()} threads)")
+print("cupy_available:", gpu.cupy_available(), gpu.unavailable_reason(), "| device:", gpu.device_name())
+EOF
+} 2>&1 | tee "$OUT/env.txt"
+
+echo "== tests/test_gpu.py"
+timeout 150 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_gpu.py 2>&1 | tee "$OUT/test_gpu.log"
+rc_test=${PIPESTATUS[0]}
+
+echo "== tests/bench/test_bench_gpu.py (timed)"
+timeout 200 "$PY" -m pytest -q -rs -p no:cacheprovider tests/bench/test_bench_gpu.py \
+    --benchmark-enable --benchmark-only --benchmark-json "$OUT/gpu_bench.json" \
+    --benchmark-columns=median,min,max,rounds 2>&1 | tee "$OUT/gpu_bench.log"
+rc_bench=${PIPESTATUS[0]}
+
+if [ -s "$OUT/gpu_bench.json" ]; then
+    "$PY" bench/make_results.py "$OUT/gpu_bench.json" -o "$OUT/gpu_results.md" >/dev/null
+    "$PY" - "$OUT/gpu_bench.json" <<'EOF'
+import json, sys
+from collections import defaultdict
+groups = defaultdict(dict)
+for b in json.load(open(sys.argv[1]))["benchmarks"]:
+    backend = "cupy" if "cupy" in b["extra_info"]["impl"] else "numba"
+    groups[b["group"]][backend] = b
+print(f"{'group':<20}{'numba (s)':>11}{'cupy (s)':>11}{'speed-up':>10}  cupy accuracy")
+for g, d in groups.items():
+    t = {k: v["stats"]["median"] for k, v in d.items()}
+    up = f"{t['numba'] / t['cupy']:.1f}x" if len(t) == 2 else "-"
+    acc = d.get("cupy", {}).get("extra_info", {}).get("accuracy", "")
+    print(f"{g:<20}{t.get('numba', float('nan')):>11.4f}{t.get('cupy', float('nan')):>11.4f}{up:>10}  {acc}")
+EOF
+fi
+
+echo "tests exit ${rc_test}, benchmark exit ${rc_bench}; logs in $OUT"
+[ "$rc_test" -eq 0 ] && [ "$rc_bench" -eq 0 ]

@@ -1,0 +1,161 @@
+"""The GPU (CuPy) backend against the numba kernels: FBP, forward projection, SIRT.
+
+Problems (those of ``test_bench_fbp`` and ``test_bench_project``): ``n_slices``
+slices of N x N from N detector columns, ``n_angles`` angles over [0°, 180°),
+ramp filter; SIRT: ``sirt_iter`` iterations on the first ``sirt_slices``
+slices. Both backends run on the same data in the same run. The GPU times are
+end to end, as a caller sees them: host -> device copies, kernels, device ->
+host copies, with the device synchronized inside the timed function.
+
+Accuracy (not timed): the GPU result's relative RMS difference from numba's.
+
+Skipped, saying why, without CuPy and a usable CUDA device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline import gpu, projector
+from pipeline.reconstruct import reconstruct
+
+from .conftest import disk_mask, rel_rmse, run
+
+pytestmark = pytest.mark.skipif(not gpu.cupy_available(),
+                                reason=f"needs CuPy and a CUDA GPU: {gpu.unavailable_reason()}")
+
+TOL = 1e-4  # GPU against numba, relative RMS: FBP and projection
+SIRT_TOL = 1e-3
+
+
+def sizes(full: bool) -> dict:
+    if full:
+        return dict(n=256, n_slices=256, n_angles=361, sirt_slices=32, sirt_iter=50)
+    return dict(n=64, n_slices=8, n_angles=91, sirt_slices=4, sirt_iter=5)
+
+
+def _label(s, slices=None):
+    return f"{slices or s['n_slices']} x {s['n']}² px, {s['n_angles']} angles"
+
+
+def _on_gpu() -> str:
+    return f"1 GPU ({gpu.device_name()})"
+
+
+def _synced(fn):
+    """``fn`` followed by a device synchronization, so that the time covers all GPU work."""
+    import cupy
+
+    def timed():
+        out = fn()
+        cupy.cuda.Device().synchronize()
+        return out
+
+    return timed
+
+
+@pytest.fixture(scope="module")
+def problem(full):
+    """(volume (z, n, n), theta, its numba projections (angle, z, col), sizes)."""
+    s = sizes(full)
+    n = s["n"]
+    rng = np.random.default_rng(0)
+    # random content inside the circle: no layer can skip zeros or cache a result
+    vol = rng.random((s["n_slices"], n, n), dtype=np.float32) * disk_mask(n)
+    theta = np.linspace(0.0, 180.0, s["n_angles"], endpoint=False)
+    proj = projector.forward(vol, *projector.angle_tables(theta), (n - 1) / 2, n)
+    return vol, theta, proj, s
+
+
+@pytest.fixture(scope="module")
+def numba_out():
+    """Results of the numba benchmarks, the references of the GPU ones."""
+    return {}
+
+
+def _reference(numba_out, key, fn):
+    if key not in numba_out:  # the numba benchmark was deselected
+        numba_out[key] = fn()
+    return numba_out[key]
+
+
+# ------------------------------------------------------------------ fbp
+def _fbp(proj, theta, backend):
+    return lambda: reconstruct(proj, theta, algorithm="fbp", backend=backend)
+
+
+@pytest.mark.benchmark(group="fbp")
+def test_fbp_numba(benchmark, problem, numba_out, workers):
+    _, theta, proj, s = problem
+    out = run(benchmark, _fbp(proj, theta, "numba"), rounds=3, kernel="fbp",
+              impl="trixanes reconstruct (numba)", ours=True, size=_label(s), workers=f"{workers} threads")
+    assert out.shape == (s["n_slices"], s["n"], s["n"])
+    numba_out["fbp"] = out
+
+
+@pytest.mark.benchmark(group="fbp")
+def test_fbp_cupy(benchmark, problem, numba_out):
+    _, theta, proj, s = problem
+    out = run(benchmark, _synced(_fbp(proj, theta, "cupy")), rounds=5, kernel="fbp",
+              impl="trixanes reconstruct (cupy, GPU)", ours=True, size=_label(s), workers=_on_gpu())
+    err = rel_rmse(out, _reference(numba_out, "fbp", _fbp(proj, theta, "numba")))
+    benchmark.extra_info["accuracy"] = f"rel. RMS diff. from numba {err:.1e} (limit {TOL:g})"
+    assert err < TOL
+
+
+# ------------------------------------------------------------------ forward projection
+def _forward(module, vol, theta):
+    n = vol.shape[1]
+    return lambda: module.forward(vol, *projector.angle_tables(theta), (n - 1) / 2, n)
+
+
+@pytest.mark.benchmark(group="forward projection")
+def test_project_numba(benchmark, problem, workers):
+    vol, theta, proj, s = problem
+    out = run(benchmark, _forward(projector, vol, theta), rounds=3, kernel="forward projection",
+              impl="trixanes pipeline projector.forward (pixel-driven, numba)", ours=True, size=_label(s),
+              workers=f"{workers} threads")
+    np.testing.assert_array_equal(out, proj)
+
+
+@pytest.mark.benchmark(group="forward projection")
+def test_project_cupy(benchmark, problem):
+    vol, theta, proj, s = problem
+    out = run(benchmark, _synced(_forward(gpu, vol, theta)), rounds=5, kernel="forward projection",
+              impl="trixanes pipeline gpu.forward (pixel-driven, cupy, GPU)", ours=True, size=_label(s),
+              workers=_on_gpu())
+    err = rel_rmse(out, proj)
+    benchmark.extra_info["accuracy"] = f"rel. RMS diff. from numba {err:.1e} (limit {TOL:g})"
+    assert err < TOL
+
+
+# ------------------------------------------------------------------ sirt
+def _sirt(proj, theta, s, backend):
+    sub = np.ascontiguousarray(proj[:, :s["sirt_slices"]])
+    return lambda: reconstruct(sub, theta, algorithm="sirt", n_iter=s["sirt_iter"], backend=backend)
+
+
+def _sirt_info(s):
+    return dict(kernel=f"sirt ({s['sirt_iter']} iterations, non-negative)", ours=True,
+                size=f"{_label(s, s['sirt_slices'])}, {s['sirt_iter']} iterations")
+
+
+@pytest.mark.benchmark(group="sirt")
+def test_sirt_numba(benchmark, problem, numba_out, workers):
+    _, theta, proj, s = problem
+    # one round, no warm-up: the kernels are compiled by now and a round is long
+    out = run(benchmark, _sirt(proj, theta, s, "numba"), rounds=1, impl="trixanes reconstruct (numba)",
+              workers=f"{workers} threads", **_sirt_info(s))
+    assert out.shape == (s["sirt_slices"], s["n"], s["n"]) and out.min() >= 0
+    numba_out["sirt"] = out
+
+
+@pytest.mark.benchmark(group="sirt")
+def test_sirt_cupy(benchmark, problem, numba_out):
+    _, theta, proj, s = problem
+    out = run(benchmark, _synced(_sirt(proj, theta, s, "cupy")), rounds=3,
+              impl="trixanes reconstruct (cupy, GPU)", workers=_on_gpu(), **_sirt_info(s))
+    err = rel_rmse(out, _reference(numba_out, "sirt", _sirt(proj, theta, s, "numba")))
+    benchmark.extra_info["accuracy"] = f"rel. RMS diff. from numba {err:.1e} (limit {SIRT_TOL:g})"
+    assert err < SIRT_TOL
