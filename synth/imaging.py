@@ -56,7 +56,7 @@ def fine_detector_size(params: AcquisitionParams, nx: int) -> int:
 
 
 def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel_um: float,
-                   n_s: int, *, n_nodes: int | None = None, chunk_z: int = 16,
+                   n_s: int, *, n_nodes: int | None = None, work_bytes: int | None = None,
                    progress: bool = False) -> np.ndarray:
     """Line integrals of μ(E) at every energy, on the fine detector.
 
@@ -64,7 +64,8 @@ def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel
     and NMC on a basis in Li) are projected once and every energy is a
     weighted sum of them, or, when there are fewer energies than components,
     each energy's μ map is projected directly (exact in Li). The cheaper route
-    is taken.
+    is taken. ``work_bytes`` bounds the projector's temporaries (about four
+    copies of the maps of the rows projected at once; default 16 rows).
 
     Returns
     -------
@@ -75,20 +76,24 @@ def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel
     nodes, weights = attenuation_basis(energies, model, n_nodes)
     direct = energies.size < weights.shape[1]
     nz = phase.shape[0]
+    maps = 1 if direct else weights.shape[1]
+    chunk_z = 16 if work_bytes is None else int(np.clip(work_bytes // (16 * maps * phase[0].size), 1, 16))
     out = np.zeros((energies.size, len(angles_deg), nz, n_s), np.float32)
-    steps = range(0, nz, chunk_z)
-    for z0 in tqdm(steps, desc="project", unit="chunk", disable=not progress):
-        ph, x = phase[z0:z0 + chunk_z], li[z0:z0 + chunk_z]
+    for z0 in tqdm(range(0, nz, chunk_z), desc="project", unit="chunk", disable=not progress):
+        rows = slice(z0, z0 + chunk_z)
+        ph, x = phase[rows], li[rows]
         if direct:
-            comps = np.stack([attenuation_map(ph, x, e, model) for e in energies])
-            out[:, :, z0:z0 + chunk_z] = forward_project(comps, angles_deg, n_s=n_s)
-            out[:, :, z0:z0 + chunk_z] *= np.float32(voxel_um)
+            # one energy at a time: a third of the temporaries, the same work
+            for k, e in enumerate(energies):
+                out[k, :, rows] = forward_project(attenuation_map(ph, x, e, model)[None], angles_deg,
+                                                  n_s=n_s)[0]
+                out[k, :, rows] *= np.float32(voxel_um)
         else:
             am = ph == 3
             comps = np.concatenate([(ph == 1)[None].astype(np.float32), (ph == 2)[None].astype(np.float32),
                                     hat_weights(np.where(am, x, np.nan), nodes)])
             p = forward_project(comps, angles_deg, n_s=n_s)
-            out[:, :, z0:z0 + chunk_z] = np.tensordot(weights, p, axes=(1, 0)) * voxel_um
+            out[:, :, rows] = np.tensordot(weights, p, axes=(1, 0)) * voxel_um
     return out
 
 
@@ -149,7 +154,7 @@ def write_scans(phase, li, model: XanesModel, exposure: Exposure, paths, *, voxe
                        disable=not progress):
             rows = (r0, min(acq.detector_rows, r0 + band))
             for i, od, start in _band_depths(phase, li, model, exposure, rows, warped,
-                                             voxel_um, n_s, n_nodes):
+                                             voxel_um, n_s, n_nodes, band_bytes):
                 trans = detect(od, angles, geoms[i], acq, voxel_um, rows=rows,
                                fine_z_start=start, fine_z_total=nz)
                 open_writers[i].write_rows(r0, _expose_rows(trans, acq, _child(exposure.noise, i), r0))
@@ -173,7 +178,8 @@ def _child(seed: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + key)
 
 
-def _band_depths(phase, li, model, exposure: Exposure, rows, warped, voxel_um, n_s, n_nodes):
+def _band_depths(phase, li, model, exposure: Exposure, rows, warped, voxel_um, n_s, n_nodes,
+                 band_bytes):
     """(energy index, optical depths of a slab, the slab's first fine row) for one band."""
     acq, geoms, angles = exposure.params, exposure.geometries, exposure.angles_deg
     energies = np.array([g.energy_kev for g in geoms])
@@ -185,7 +191,7 @@ def _band_depths(phase, li, model, exposure: Exposure, rows, warped, voxel_um, n
         lo = min(slabs[i][0] for i in plain)
         hi = max(max(slabs[i][1] for i in plain), lo)
         od = optical_depths(phase[lo:hi], li[lo:hi], energies[plain], angles, model, voxel_um,
-                            n_s, n_nodes=n_nodes)
+                            n_s, n_nodes=n_nodes, work_bytes=band_bytes)
         for k, i in enumerate(plain):
             yield i, od[k], lo
         del od
@@ -197,7 +203,7 @@ def _band_depths(phase, li, model, exposure: Exposure, rows, warped, voxel_um, n
         ph, x = warp_phase_and_li(phase, li, exposure.deformation, scale=i / (energies.size - 1),
                                   z_range=(lo, hi))
         yield i, optical_depths(ph, x, energies[i:i + 1], angles, model, voxel_um, n_s,
-                                n_nodes=n_nodes)[0], lo
+                                n_nodes=n_nodes, work_bytes=band_bytes)[0], lo
 
 
 def _expose_rows(trans, acq: AcquisitionParams, seed: np.random.SeedSequence, r0: int):
