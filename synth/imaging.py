@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from .acquisition import (AcquisitionParams, EnergyGeometry, detect, expose, fine_rows_needed,
-                          flats_and_darks, forward_project)
+from .acquisition import AcquisitionParams, EnergyGeometry, forward_project
+from .detector import detect, expose, fine_rows_needed, flats_and_darks
 from .deform import DeformationField, warp_phase_and_li
 from .materials import attenuation_basis, attenuation_map, hat_weights
 from .scanfile import ScanWriter

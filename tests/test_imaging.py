@@ -6,7 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from synth.acquisition import AcquisitionParams, detect, energy_geometries, fine_rows_needed, projection_angles
+from synth.acquisition import AcquisitionParams, energy_geometries, projection_angles
+from synth.detector import detect
 from synth.imaging import Exposure, fine_detector_size, optical_depths, rows_per_band, write_scans
 from synth.microstructure import MicrostructureParams, generate_microstructure
 from synth.xanes import XanesModel
@@ -40,21 +41,6 @@ def _data(paths):
             out.append((f["exchange/data"][()], f["exchange/data_white"][()], f["exchange/data_dark"][()],
                         f["exchange/data"].chunks))
     return out
-
-
-def test_slab_of_fine_rows_gives_the_band_of_the_whole_detector():
-    acq = _acq(supersample=3)
-    geom = energy_geometries(acq, rng=1)[2]  # magnified and drifted
-    rng = np.random.default_rng(0)
-    od = rng.uniform(0, 2, (5, 36, 70)).astype(np.float32)
-    theta = np.linspace(0, 180, 5)
-    whole = detect(od, theta, geom, acq)
-    for rows in [(0, 1), (3, 7), (11, 12)]:
-        lo, hi = fine_rows_needed(rows, geom, acq, 36)
-        band = detect(od[:, lo:hi], theta, geom, acq, rows=rows, fine_z_start=lo, fine_z_total=36)
-        np.testing.assert_array_equal(band, whole[:, rows[0]:rows[1]])
-    with pytest.raises(ValueError, match="rows"):
-        detect(od, theta, geom, acq, rows=(5, 13))
 
 
 def test_bands_give_the_files_of_one_whole_scan(phantom, tmp_path):
