@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Check the optional CuPy backend (pipeline/gpu.py) on a machine with a CUDA GPU:
-# tests/test_gpu.py, then the GPU benchmark (cupy against numba on the same data).
+# Check the optional CuPy backends (pipeline/gpu.py, synth/gpu.py) on a machine with a
+# CUDA GPU: tests/test_gpu.py, tests/test_synth_gpu.py, then the GPU benchmark (cupy
+# against numba on the same data).
 #
 # Run from the repository root, with the system's python3 (CuPy, numpy, scipy,
 # numba, pytest and pytest-benchmark installed; the project itself need not be):
@@ -8,8 +9,9 @@
 #     OUT=/some/dir bash bench/gpu_check.sh
 #
 # Writes under $OUT (default /tmp/gpu_check): env.txt, test_gpu.log,
-# gpu_bench.log, gpu_bench.json, gpu_results.md. About a minute on an H100
-# (numba compiles its kernels on the first run); each step has a time limit.
+# test_synth_gpu.log, gpu_bench.log, gpu_bench.json, gpu_results.md. A few
+# minutes on an H100 (numba compiles its kernels on the first run); each step
+# has a time limit, 5 minutes in all.
 set -u
 OUT=${OUT:-/tmp/gpu_check}
 PY=${PYTHON:-python3}
@@ -25,6 +27,7 @@ export CUPY_CACHE_DIR=${CUPY_CACHE_DIR:-/tmp/cupy_kernels}
 import sys
 import cupy, numba, numpy
 from pipeline import gpu
+import synth.gpu  # noqa: F401  (imports, without the simulator's other dependencies)
 print(f"python {sys.version.split()[0]}, cupy {cupy.__version__}, numpy {numpy.__version__}, "
       f"numba {numba.__version__} ({numba.get_num_threads()} threads)")
 print("cupy_available:", gpu.cupy_available(), gpu.unavailable_reason(), "| device:", gpu.device_name())
@@ -32,11 +35,15 @@ EOF
 } 2>&1 | tee "$OUT/env.txt"
 
 echo "== tests/test_gpu.py"
-timeout 150 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_gpu.py 2>&1 | tee "$OUT/test_gpu.log"
+timeout 100 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_gpu.py 2>&1 | tee "$OUT/test_gpu.log"
 rc_test=${PIPESTATUS[0]}
 
+echo "== tests/test_synth_gpu.py"
+timeout 60 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_synth_gpu.py 2>&1 | tee "$OUT/test_synth_gpu.log"
+rc_synth=${PIPESTATUS[0]}
+
 echo "== tests/bench/test_bench_gpu.py (timed)"
-timeout 200 "$PY" -m pytest -q -rs -p no:cacheprovider tests/bench/test_bench_gpu.py \
+timeout 140 "$PY" -m pytest -q -rs -p no:cacheprovider tests/bench/test_bench_gpu.py \
     --benchmark-enable --benchmark-only --benchmark-json "$OUT/gpu_bench.json" \
     --benchmark-columns=median,min,max,rounds 2>&1 | tee "$OUT/gpu_bench.log"
 rc_bench=${PIPESTATUS[0]}
@@ -59,5 +66,5 @@ for g, d in groups.items():
 EOF
 fi
 
-echo "tests exit ${rc_test}, benchmark exit ${rc_bench}; logs in $OUT"
-[ "$rc_test" -eq 0 ] && [ "$rc_bench" -eq 0 ]
+echo "tests exit ${rc_test} (pipeline), ${rc_synth} (synth), benchmark exit ${rc_bench}; logs in $OUT"
+[ "$rc_test" -eq 0 ] && [ "$rc_synth" -eq 0 ] && [ "$rc_bench" -eq 0 ]

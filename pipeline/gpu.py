@@ -3,8 +3,8 @@
 The operators of `pipeline.projector` to float32 rounding: the same detector
 positions (float64, numba's order of operations), the same linear-interpolation
 weights, zero outside the detector. CuPy is optional: nothing imports it before
-a function needs it, and `cupy_available` says, without raising, whether it
-works here (``pip install cupy-cuda12x`` or ``cupy-cuda13x``, to match the driver).
+a function needs it, and `cupy_available` (`trixanes.cuda`'s probe) says, without
+raising, whether it works here (``pip install cupy-cuda12x`` or ``cupy-cuda13x``).
 
 Kernels use a "z last" layout, volumes ``(y, x, z)`` and sinograms ``(angle, col,
 z)``, one thread per output element, z the fastest thread index: a warp shares
@@ -23,6 +23,8 @@ import numpy as np
 
 from pipeline.projector import _PAD, IterativeResult, _bar, angle_tables
 from pipeline.reconstruct import angle_weights, fbp_filter, padded_size
+from trixanes import cuda as _cuda
+from trixanes.cuda import cupy_available, device_name, unavailable_reason  # noqa: F401  (API)
 
 MEMORY_FRACTION = 0.5  # of the free device memory, for one chunk of slices
 _BLOCK = 256
@@ -111,49 +113,12 @@ extern "C" __global__ void backproject_zlast(const float* __restrict__ q, const 
 
 
 # --------------------------------------------------------------------------- availability
-@functools.lru_cache(maxsize=1)
-def _probe() -> tuple[bool, str]:
-    try:
-        import cupy as cp
-    except Exception as exc:  # ImportError, or a CUDA library that fails to load
-        return False, f"CuPy is not importable ({type(exc).__name__}: {exc})"
-    try:
-        if cp.cuda.runtime.getDeviceCount() < 1:
-            return False, "CuPy found no CUDA device"
-        # a compiled kernel and a reduction: driver, runtime and NVRTC all work
-        if float((cp.arange(4, dtype=cp.float32) * 2).sum()) != 12.0:
-            return False, "a test kernel gave a wrong result"
-    except Exception as exc:
-        return False, f"no usable CUDA device ({type(exc).__name__}: {exc})"
-    return True, ""
-
-
-def cupy_available() -> bool:
-    """True when CuPy imports and runs a kernel on a CUDA device (checked once; never raises)."""
-    return _probe()[0]
-
-
-def unavailable_reason() -> str:
-    """Why `cupy_available` is False, in words ("" when it is True)."""
-    return _probe()[1]
+# the probe is trixanes.cuda's, shared with synth.gpu; these names stay this module's API
 
 
 def require(what: str = "pipeline.gpu") -> None:
     """Raise ValueError, naming ``what``, unless `cupy_available`."""
-    if not cupy_available():
-        raise ValueError(f"{what} needs CuPy and a CUDA GPU: {unavailable_reason()}. Install the CuPy "
-                         "wheel that matches the CUDA driver (pip install cupy-cuda12x or cupy-cuda13x), "
-                         "or use backend='numba'.")
-
-
-def device_name() -> str | None:
-    """Name of the current CUDA device; None without a usable one."""
-    if not cupy_available():
-        return None
-    import cupy as cp
-
-    name = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)["name"]
-    return name.decode() if isinstance(name, bytes) else str(name)
+    _cuda.require(what)
 
 
 def _cupy():

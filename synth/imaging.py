@@ -17,6 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .acquisition import AcquisitionParams, EnergyGeometry, forward_project
+from .projector import check_backend
 from .detector import detect, expose, fine_rows_needed, flats_and_darks
 from .deform import DeformationField, warp_phase_and_li
 from .materials import attenuation_basis, attenuation_map, hat_weights
@@ -57,7 +58,7 @@ def fine_detector_size(params: AcquisitionParams, nx: int) -> int:
 
 def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel_um: float,
                    n_s: int, *, n_nodes: int | None = None, work_bytes: int | None = None,
-                   progress: bool = False) -> np.ndarray:
+                   progress: bool = False, backend: str = "numba") -> np.ndarray:
     """Line integrals of μ(E) at every energy, on the fine detector.
 
     Projection is linear, so either the few component maps (electrolyte, CBD
@@ -66,6 +67,7 @@ def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel
     each energy's μ map is projected directly (exact in Li). The cheaper route
     is taken. ``work_bytes`` bounds the projector's temporaries (about four
     copies of the maps of the rows projected at once; default 16 rows).
+    ``backend`` is `forward_project`'s: numba, or cupy on a CUDA GPU.
 
     Returns
     -------
@@ -86,13 +88,13 @@ def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel
             # one energy at a time: a third of the temporaries, the same work
             for k, e in enumerate(energies):
                 out[k, :, rows] = forward_project(attenuation_map(ph, x, e, model)[None], angles_deg,
-                                                  n_s=n_s)[0]
+                                                  n_s=n_s, backend=backend)[0]
                 out[k, :, rows] *= np.float32(voxel_um)
         else:
             am = ph == 3
             comps = np.concatenate([(ph == 1)[None].astype(np.float32), (ph == 2)[None].astype(np.float32),
                                     hat_weights(np.where(am, x, np.nan), nodes)])
-            p = forward_project(comps, angles_deg, n_s=n_s)
+            p = forward_project(comps, angles_deg, n_s=n_s, backend=backend)
             out[:, :, rows] = np.tensordot(weights, p, axes=(1, 0)) * voxel_um
     return out
 
@@ -108,7 +110,7 @@ def rows_per_band(params: AcquisitionParams, n_angles: int, n_s: int, n_energies
 
 def write_scans(phase, li, model: XanesModel, exposure: Exposure, paths, *, voxel_um: float,
                 n_nodes: int | None = None, band_bytes: int = DEFAULT_BAND_BYTES,
-                progress: bool = False, **attrs) -> tuple:
+                progress: bool = False, backend: str = "numba", **attrs) -> tuple:
     """Image the phantom at every energy and write one Data Exchange file each.
 
     Parameters
@@ -130,6 +132,9 @@ def write_scans(phase, li, model: XanesModel, exposure: Exposure, paths, *, voxe
         the row chunks of the files), not the result.
     progress : bool
         Show a bar over bands.
+    backend : {"numba", "cupy"}
+        Projector backend (`forward_project`); cupy's noise-free files differ
+        from numba's at float32 rounding, its noisy ones may have other draws.
     **attrs
         Root attributes of every file.
 
@@ -138,6 +143,7 @@ def write_scans(phase, li, model: XanesModel, exposure: Exposure, paths, *, voxe
     tuple of Path
     """
     acq, geoms, angles = exposure.params, exposure.geometries, np.asarray(exposure.angles_deg)
+    check_backend(backend)
     if len(paths) != len(geoms):
         raise ValueError(f"paths: one per energy ({len(geoms)}), got {len(paths)}")
     nz, n_s = phase.shape[0], fine_detector_size(acq, phase.shape[2])
@@ -154,7 +160,7 @@ def write_scans(phase, li, model: XanesModel, exposure: Exposure, paths, *, voxe
                        disable=not progress):
             rows = (r0, min(acq.detector_rows, r0 + band))
             for i, od, start in _band_depths(phase, li, model, exposure, rows, warped,
-                                             voxel_um, n_s, n_nodes, band_bytes):
+                                             voxel_um, n_s, n_nodes, band_bytes, backend):
                 trans = detect(od, angles, geoms[i], acq, voxel_um, rows=rows,
                                fine_z_start=start, fine_z_total=nz)
                 open_writers[i].write_rows(r0, _expose_rows(trans, acq, _child(exposure.noise, i), r0))
@@ -179,7 +185,7 @@ def _child(seed: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
 
 
 def _band_depths(phase, li, model, exposure: Exposure, rows, warped, voxel_um, n_s, n_nodes,
-                 band_bytes):
+                 band_bytes, backend):
     """(energy index, optical depths of a slab, the slab's first fine row) for one band."""
     acq, geoms, angles = exposure.params, exposure.geometries, exposure.angles_deg
     energies = np.array([g.energy_kev for g in geoms])
@@ -191,7 +197,7 @@ def _band_depths(phase, li, model, exposure: Exposure, rows, warped, voxel_um, n
         lo = min(slabs[i][0] for i in plain)
         hi = max(max(slabs[i][1] for i in plain), lo)
         od = optical_depths(phase[lo:hi], li[lo:hi], energies[plain], angles, model, voxel_um,
-                            n_s, n_nodes=n_nodes, work_bytes=band_bytes)
+                            n_s, n_nodes=n_nodes, work_bytes=band_bytes, backend=backend)
         for k, i in enumerate(plain):
             yield i, od[k], lo
         del od
@@ -203,7 +209,7 @@ def _band_depths(phase, li, model, exposure: Exposure, rows, warped, voxel_um, n
         ph, x = warp_phase_and_li(phase, li, exposure.deformation, scale=i / (energies.size - 1),
                                   z_range=(lo, hi))
         yield i, optical_depths(ph, x, energies[i:i + 1], angles, model, voxel_um, n_s,
-                                n_nodes=n_nodes, work_bytes=band_bytes)[0], lo
+                                n_nodes=n_nodes, work_bytes=band_bytes, backend=backend)[0], lo
 
 
 def _expose_rows(trans, acq: AcquisitionParams, seed: np.random.SeedSequence, r0: int):

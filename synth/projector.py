@@ -4,12 +4,18 @@ Convention (CONTRIBUTING.md, as ``skimage.transform.radon``): in a slice
 ``img[y, x]`` with ``x = col - (nx-1)/2`` and ``y = row - (ny-1)/2`` the ray at
 angle theta meets the detector at ``s = x cos(theta) - y sin(theta)``.
 This projector makes the synthetic data; the pipeline has its own on purpose.
+``backend="cupy"`` runs the same method on a CUDA GPU (`synth.gpu`).
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+from trixanes import cuda
+
+#: Backends of `forward_project`: numba (CPU threads) or cupy (a CUDA GPU, optional).
+BACKENDS = ("numba", "cupy")
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
@@ -53,8 +59,23 @@ def _joseph(rows_y, rows_x, cos_t, sin_t, center_s, out):
                         acc[z] += w0 * r0[z] + w1 * r1[z]
 
 
+def check_backend(backend: str) -> str:
+    """``backend`` when it is one of `BACKENDS` and works here; ValueError otherwise.
+
+    Examples
+    --------
+    >>> check_backend("numba")
+    'numba'
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "cupy":
+        cuda.require("backend='cupy'")
+    return backend
+
+
 def forward_project(components, angles_deg, n_s: int | None = None, center_s: float | None = None,
-                    chunk_z: int = 32) -> np.ndarray:
+                    chunk_z: int = 32, backend: str = "numba") -> np.ndarray:
     """Parallel-beam line integrals of a stack of slices (Joseph's method).
 
     Rays march row by row (or column by column, whichever is closer to the
@@ -72,7 +93,11 @@ def forward_project(components, angles_deg, n_s: int | None = None, center_s: fl
     center_s : float, optional
         Bin of the rotation axis, default ``(n_s - 1) / 2``.
     chunk_z : int
-        Slices projected at once (bounds the temporary transposed copy).
+        Slices projected at once by numba (bounds the temporary transposed
+        copy); the cupy backend sizes its chunks by the free device memory.
+    backend : {"numba", "cupy"}
+        numba on the CPU threads, or cupy on a CUDA GPU (`synth.gpu`: the
+        same result to float32 rounding; needs CuPy).
 
     Returns
     -------
@@ -86,19 +111,13 @@ def forward_project(components, angles_deg, n_s: int | None = None, center_s: fl
     >>> p[0, :, 0, 2].tolist()
     [5.0, 5.0]
     """
-    vol = np.asarray(components)
-    if vol.ndim != 4:
-        raise ValueError(f"components: need (n_components, z, y, x), got shape {vol.shape}")
-    vol = vol.astype(np.float32, copy=False)
-    a = np.deg2rad(np.asarray(angles_deg, np.float64).ravel())
-    if a.size == 0 or not np.all(np.isfinite(a)):
-        raise ValueError("angles_deg: need finite angles")
-    n_s = vol.shape[3] if n_s is None else int(n_s)
-    if n_s < 1:
-        raise ValueError("n_s: must be >= 1")
-    center_s = 0.5 * (n_s - 1) if center_s is None else float(center_s)
     if chunk_z < 1:
         raise ValueError("chunk_z: must be >= 1")
+    if check_backend(backend) == "cupy":
+        from synth import gpu
+
+        return gpu.forward_project(components, angles_deg, n_s=n_s, center_s=center_s)
+    vol, a, n_s, center_s = checked_inputs(components, angles_deg, n_s, center_s)
     out = np.empty((vol.shape[0], a.size, vol.shape[1], n_s), np.float32)
     pad = [(0, 0), (0, 0), (1, 1), (0, 0)]
     cos_a, sin_a = np.cos(a), np.sin(a)
@@ -110,3 +129,21 @@ def forward_project(components, angles_deg, n_s: int | None = None, center_s: fl
         _joseph(rows_y, rows_x, cos_a, sin_a, center_s, part)
         out[:, :, z0:z0 + chunk_z] = part.transpose(0, 1, 3, 2)
     return out
+
+
+def checked_inputs(components, angles_deg, n_s, center_s):
+    """`forward_project`'s arguments, validated: (float32 maps, angles in radians, n_s, center_s)."""
+    vol = np.asarray(components)
+    if vol.ndim != 4:
+        raise ValueError(f"components: need (n_components, z, y, x), got shape {vol.shape}")
+    vol = vol.astype(np.float32, copy=False)
+    a = np.deg2rad(np.asarray(angles_deg, np.float64).ravel())
+    if a.size == 0 or not np.all(np.isfinite(a)):
+        raise ValueError("angles_deg: need finite angles")
+    n_s = vol.shape[3] if n_s is None else int(n_s)
+    if n_s < 1:
+        raise ValueError("n_s: must be >= 1")
+    center_s = 0.5 * (n_s - 1) if center_s is None else float(center_s)
+    if not np.isfinite(center_s):
+        raise ValueError("center_s: must be finite")
+    return vol, a, n_s, center_s

@@ -67,3 +67,6 @@ def test_gpu_backend_without_a_gpu_is_a_clear_error(tmp_path, shared_data):
     r = runner.invoke(app, ["process", "a.h5", "b.h5", "c.h5", "--references", "r.csv",
                             "--out", str(tmp_path / "o"), "--backend", "gpu"])
     assert r.exit_code == 2 and "backend: must be one of" in r.output
+    r = runner.invoke(app, ["simulate", "--preset", "tiny", "--out", str(tmp_path / "s"), "--backend", "cupy"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "backend='cupy' needs CuPy" in r.output and not (tmp_path / "s").exists()

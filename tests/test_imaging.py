@@ -98,3 +98,31 @@ def test_band_size_follows_the_budget_and_bounds_the_working_memory(phantom, tmp
     assert peaks[2**30] > whole_od  # one band: the whole scan's optical depths
     assert peaks[per_fine_row * 8] < 0.5 * peaks[2**30]  # measured 2.5 MB vs 8.6 MB
     assert peaks[per_fine_row * 8] < 3 * per_fine_row * 8 + 2**20
+
+
+def test_cupy_backend_gives_numba_depths_and_files_to_float32_rounding(phantom, tmp_path):
+    from trixanes.cuda import cupy_available, unavailable_reason
+
+    if not cupy_available():
+        pytest.skip(f"needs CuPy and a CUDA GPU: {unavailable_reason()}")
+    phase, li, model = phantom
+    acq = _acq(flux_photons=None)
+    exp = _exposure(acq)
+    n_s = fine_detector_size(acq, phase.shape[2])
+    # one energy: each energy's map projected; six: the component maps, then weighted sums
+    for energies in ([8.35], np.linspace(8.3, 8.45, 6)):
+        ours, ref = (optical_depths(phase, li, energies, exp.angles_deg, model, V, n_s, backend=b)
+                     for b in ("cupy", "numba"))
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+    runs = [_data(write_scans(phase, li, model, exp, [tmp_path / f"{b}{i}.h5" for i in range(3)],
+                              voxel_um=V, backend=b)) for b in ("cupy", "numba")]
+    for ours, ref in zip(*runs):
+        np.testing.assert_allclose(ours[0], ref[0], rtol=1e-5)
+
+
+def test_unknown_backend_is_named_before_any_file(phantom, tmp_path):
+    phase, li, model = phantom
+    with pytest.raises(ValueError, match="backend: must be one of numba, cupy"):
+        write_scans(phase, li, model, _exposure(_acq()), [tmp_path / f"x{i}.h5" for i in range(3)],
+                    voxel_um=V, backend="gpu")
+    assert not list(tmp_path.iterdir())

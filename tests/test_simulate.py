@@ -65,6 +65,17 @@ def test_same_seed_same_files_other_seed_other_sample(tmp_path, small_sim):
         assert not np.array_equal(f1["phase"][...], f2["phase"][...])
 
 
+def test_backend_is_checked_before_any_work(tmp_path):
+    from trixanes.cuda import cupy_available
+
+    with pytest.raises(ValueError, match="backend: must be one of numba, cupy"):
+        simulate(Scenario.preset("tiny"), tmp_path / "a", progress=False, backend="gpu")
+    if not cupy_available():
+        with pytest.raises(ValueError, match="backend='cupy' needs CuPy and a CUDA GPU"):
+            simulate(Scenario.preset("tiny"), tmp_path / "b", progress=False, backend="cupy")
+    assert not list(tmp_path.iterdir())
+
+
 def test_noisy_scan_counts_and_scenario_file(tmp_path):
     sc = Scenario.preset("tiny").replace(acquisition={"flux_photons": 3000.0, "detector_rows": 8})
     res = simulate(sc, tmp_path, progress=False)

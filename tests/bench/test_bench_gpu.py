@@ -1,9 +1,12 @@
-"""The GPU (CuPy) backend against the numba kernels: FBP, forward projection, SIRT.
+"""The GPU (CuPy) backends against the numba kernels: FBP, forward projection, SIRT
+(pipeline.gpu) and the simulator's projection (synth.gpu).
 
 Problems (those of ``test_bench_fbp`` and ``test_bench_project``): ``n_slices``
 slices of N x N from N detector columns, ``n_angles`` angles over [0°, 180°),
 ramp filter; SIRT: ``sirt_iter`` iterations on the first ``sirt_slices``
-slices. Both backends run on the same data in the same run. The GPU times are
+slices. Synth projection (`synth_sizes`): ``n_maps`` component maps of
+``n_slices`` slices of N x N onto ``n_s`` fine bins, Joseph's method. Both backends run on
+the same data in the same run. The GPU times are
 end to end, as a caller sees them: host -> device copies, kernels, device ->
 host copies, with the device synchronized inside the timed function.
 
@@ -19,6 +22,7 @@ import pytest
 
 from pipeline import gpu, projector
 from pipeline.reconstruct import reconstruct
+from synth import projector as synth_projector
 
 from .conftest import disk_mask, rel_rmse, run
 
@@ -159,3 +163,49 @@ def test_sirt_cupy(benchmark, problem, numba_out):
     err = rel_rmse(out, _reference(numba_out, "sirt", _sirt(proj, theta, s, "numba")))
     benchmark.extra_info["accuracy"] = f"rel. RMS diff. from numba {err:.1e} (limit {SIRT_TOL:g})"
     assert err < SIRT_TOL
+
+
+# ------------------------------------------------------------------ synth projection
+def synth_sizes(full: bool) -> dict:
+    if full:  # the maps of a linear-combination basis (2 phases, 2 Li nodes); numba ~1.5 s, 16 cores
+        return dict(n_maps=4, n=512, n_slices=64, n_angles=361, n_s=560)
+    return dict(n_maps=1, n=64, n_slices=4, n_angles=31, n_s=72)
+
+
+@pytest.fixture(scope="module")
+def synth_problem(full):
+    """(component maps (c, z, n, n), theta over [0°, 180°], sizes)."""
+    s = synth_sizes(full)
+    rng = np.random.default_rng(1)
+    maps = rng.random((s["n_maps"], s["n_slices"], s["n"], s["n"]), dtype=np.float32) * disk_mask(s["n"])
+    return maps, np.linspace(0.0, 180.0, s["n_angles"]), s
+
+
+def _synth(maps, theta, s, backend):
+    return lambda: synth_projector.forward_project(maps, theta, n_s=s["n_s"], backend=backend)
+
+
+def _synth_info(s):
+    return dict(kernel="synth projection", ours=True,
+                size=f"{s['n_maps']} maps x {s['n_slices']} x {s['n']}² px, {s['n_angles']} angles, "
+                     f"{s['n_s']} bins")
+
+
+@pytest.mark.benchmark(group="synth projection")
+def test_synth_project_numba(benchmark, synth_problem, numba_out, workers):
+    maps, theta, s = synth_problem
+    out = run(benchmark, _synth(maps, theta, s, "numba"), rounds=3,
+              impl="trixanes synth forward_project (Joseph, numba)", workers=f"{workers} threads",
+              **_synth_info(s))
+    assert out.shape == (s["n_maps"], s["n_angles"], s["n_slices"], s["n_s"])
+    numba_out["synth"] = out
+
+
+@pytest.mark.benchmark(group="synth projection")
+def test_synth_project_cupy(benchmark, synth_problem, numba_out):
+    maps, theta, s = synth_problem
+    out = run(benchmark, _synced(_synth(maps, theta, s, "cupy")), rounds=5,
+              impl="trixanes synth forward_project (Joseph, cupy, GPU)", workers=_on_gpu(), **_synth_info(s))
+    err = rel_rmse(out, _reference(numba_out, "synth", _synth(maps, theta, s, "numba")))
+    benchmark.extra_info["accuracy"] = f"rel. RMS diff. from numba {err:.1e} (limit {TOL:g})"
+    assert err < TOL

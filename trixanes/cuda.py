@@ -1,0 +1,67 @@
+"""Whether CuPy and a CUDA GPU work here: one cached probe, shared by synth and pipeline.
+
+Nothing imports CuPy before a function asks. `cupy_available` never raises; it
+imports CuPy, finds a device and runs a compiled kernel once per process
+(``pip install cupy-cuda12x`` or ``cupy-cuda13x``, to match the driver).
+"""
+
+from __future__ import annotations
+
+import functools
+
+
+@functools.lru_cache(maxsize=1)
+def _probe() -> tuple[bool, str]:
+    try:
+        import cupy as cp
+    except Exception as exc:  # ImportError, or a CUDA library that fails to load
+        return False, f"CuPy is not importable ({type(exc).__name__}: {exc})"
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            return False, "CuPy found no CUDA device"
+        # a compiled kernel and a reduction: driver, runtime and NVRTC all work
+        if float((cp.arange(4, dtype=cp.float32) * 2).sum()) != 12.0:
+            return False, "a test kernel gave a wrong result"
+    except Exception as exc:
+        return False, f"no usable CUDA device ({type(exc).__name__}: {exc})"
+    return True, ""
+
+
+def cupy_available() -> bool:
+    """True when CuPy imports and runs a kernel on a CUDA device (checked once; never raises).
+
+    Examples
+    --------
+    >>> cupy_available() in (True, False)
+    True
+    """
+    return _probe()[0]
+
+
+def unavailable_reason() -> str:
+    """Why `cupy_available` is False, in words ("" when it is True)."""
+    return _probe()[1]
+
+
+def require(what: str) -> None:
+    """Raise ValueError, naming ``what``, unless `cupy_available`.
+
+    Parameters
+    ----------
+    what : str
+        The caller, as the user named it (``"backend='cupy'"``, ``"synth.gpu"``).
+    """
+    if not cupy_available():
+        raise ValueError(f"{what} needs CuPy and a CUDA GPU: {unavailable_reason()}. Install the CuPy "
+                         "wheel that matches the CUDA driver (pip install cupy-cuda12x or cupy-cuda13x), "
+                         "or use backend='numba'.")
+
+
+def device_name() -> str | None:
+    """Name of the current CUDA device; None without a usable one."""
+    if not cupy_available():
+        return None
+    import cupy as cp
+
+    name = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
