@@ -116,6 +116,9 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
 
     model = xanes_model(scenario)
     truth_path = _write_truth(out_dir / "truth.h5", micro, lith, v, scenario)
+    am_fraction, n_particles = float(micro.am_fraction), int(micro.labels.max())
+    phase, li = micro.phase, lith.li
+    del micro, lith  # imaging needs phase and Li only: labels, masks and depths go (1.5 GB at default)
     refs_path = _write_references(out_dir / "references.csv", model)
 
     stages.set_postfix_str("imaging")
@@ -125,7 +128,7 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
     exposure = Exposure(acq, energy_geometries(acq, rng=np.random.default_rng(seeds[2])),
                         projection_angles(acq), seeds[4], field)
     paths = [out_dir / f"scan_{g.energy_kev * 1000:.0f}eV.h5" for g in exposure.geometries]
-    scan_paths = write_scans(micro.phase, lith.li, model, exposure, paths, voxel_um=v,
+    scan_paths = write_scans(phase, li, model, exposure, paths, voxel_um=v,
                              n_nodes=scenario.spectra.nodes, band_bytes=band_bytes,
                              progress=progress, backend=backend, simulator=f"trixanes {__version__}",
                              scenario=scenario.name)
@@ -133,7 +136,7 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
     stages.close()
     scen_path = scenario.write_toml(out_dir / "scenario.toml")
     return SimulationResult(out_dir, tuple(scan_paths), refs_path, truth_path, scen_path,
-                            float(micro.am_fraction), int(micro.labels.max()),
+                            am_fraction, n_particles,
                             time.perf_counter() - t0)
 
 
@@ -146,9 +149,10 @@ def _write_truth(path: Path, micro, lith, v: float, scenario: Scenario) -> Path:
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             kw = dict(compression="gzip", compression_opts=1, chunks=True)
-            f.create_dataset("li", data=lith.li.astype(np.float32), **kw)
-            f.create_dataset("phase", data=micro.phase.astype(np.uint8), **kw)
-            f.create_dataset("labels", data=micro.labels.astype(np.int32), **kw)
+            # asarray, not astype: no full-volume copies (0.5 GB each at default)
+            f.create_dataset("li", data=np.asarray(lith.li, np.float32), **kw)
+            f.create_dataset("phase", data=np.asarray(micro.phase, np.uint8), **kw)
+            f.create_dataset("labels", data=np.asarray(micro.labels, np.int32), **kw)
             f["phase"].attrs["codes"] = "0 void, 1 electrolyte pore, 2 CBD, 3 active material"
             f.attrs.update(
                 voxel_size_um=v,
