@@ -40,6 +40,11 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path):
     bad.write_text("[acquisition]\npixel_size_um = -1.0\n")
     r = runner.invoke(app, ["simulate", "--config", str(bad), "--out", str(tmp_path / "s")])
     assert r.exit_code == 2 and "acquisition.pixel_size_um" in r.output
+    # the paper preset's phantom (3334³ fine voxels) fits no machine this runs on: refused up front
+    r = runner.invoke(app, ["simulate", "--preset", "paper", "--out", str(tmp_path / "p")])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "phantom (3334 x 3334 x 3334 fine voxels) needs about 667" in " ".join(r.output.split())
+    assert not (tmp_path / "p").exists()
 
 
 def test_reconstruct_a_real_beamline_scan(tmp_path, shared_data):

@@ -134,3 +134,19 @@ def test_random_scenarios_stay_physical(tmp_path_factory, am, flux, wedge, drift
             assert np.all((scan.data > 0) & (scan.data <= 1.0))
         else:
             assert scan.data.min() >= 0 and scan.flats.mean() > scan.darks.mean()
+
+
+def test_memory_estimate_follows_the_phantom_and_refuses_before_any_work(tmp_path, monkeypatch):
+    import synth.simulate as sim
+
+    small = Scenario.preset("tiny")
+    n = 48 * 2 * (64 * 2) ** 2  # tiny: 48 x 64 detector, 2x supersampled
+    assert sim.phantom_shape(small) == (96, 128, 128)
+    assert sim.memory_needed(small, band_bytes=0) == 18 * n
+    assert sim.memory_needed(small, band_bytes=10**9) == 6 * n + 10**9  # imaging a huge band
+    monkeypatch.setattr(sim, "_available_memory", lambda: 10 * n)
+    with pytest.raises(ValueError, match="tiny.*needs about"):
+        simulate(small, tmp_path / "refused", progress=False)
+    assert not (tmp_path / "refused").exists()
+    monkeypatch.setattr(sim, "_available_memory", lambda: None)  # unknown: no check
+    sim._check_memory(Scenario.preset("paper"))

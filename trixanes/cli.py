@@ -38,6 +38,8 @@ def simulate(
         "numba", help="Projector: numba (CPU threads), or cupy: project on a CUDA GPU (needs CuPy); "
                       "the files then differ from numba's at float32 rounding (with photon noise, "
                       "the draws may differ: another, equally likely noise realization)."),
+    no_memory_check: bool = typer.Option(
+        False, "--no-memory-check", help="Try even when the phantom looks too big for the free memory."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Build a ground truth and write three Data Exchange scans, references.csv, truth.h5."""
@@ -48,7 +50,8 @@ def simulate(
         sc = Scenario.from_toml(config) if config else Scenario.preset(preset)
         if seed is not None:
             sc = sc.replace(seed=seed)
-        res = run(sc, out, progress=not quiet, band_bytes=int(band_memory_mb * 2**20), backend=backend)
+        res = run(sc, out, progress=not quiet, band_bytes=int(band_memory_mb * 2**20), backend=backend,
+                  check_memory=not no_memory_check)
     except (ScenarioError, ValueError, OSError) as exc:
         _fail(exc)
     typer.echo(f"wrote {len(res.scan_paths)} scans, references and truth to {out} "
