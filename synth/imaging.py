@@ -79,7 +79,7 @@ def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel
     direct = energies.size < weights.shape[1]
     nz = phase.shape[0]
     maps = 1 if direct else weights.shape[1]
-    chunk_z = 16 if work_bytes is None else int(np.clip(work_bytes // (16 * maps * phase[0].size), 1, 16))
+    chunk_z = 16 if work_bytes is None else int(np.clip(work_bytes // (16 * maps * phase.shape[1] * phase.shape[2]), 1, 16))
     out = np.zeros((energies.size, len(angles_deg), nz, n_s), np.float32)
     for z0 in tqdm(range(0, nz, chunk_z), desc="project", unit="chunk", disable=not progress):
         rows = slice(z0, z0 + chunk_z)
@@ -100,12 +100,18 @@ def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel
 
 
 def rows_per_band(params: AcquisitionParams, n_angles: int, n_s: int, n_energies: int,
-                  band_bytes: int = DEFAULT_BAND_BYTES) -> int:
-    """Detector rows per band so that a band's optical depths fit ``band_bytes``."""
+                  band_bytes: int = DEFAULT_BAND_BYTES, *, pixel_scale: float = 1.0) -> int:
+    """Detector rows per band so that a band's optical depths fit ``band_bytes``.
+
+    ``pixel_scale`` is the largest pixel of the energies over the reference
+    pixel: a detector row then spans that many times ``supersample`` fine rows.
+    The energies share one slab, widened by their vertical drifts.
+    """
     fine_row = n_energies * n_angles * n_s * 4
-    fine_rows = band_bytes / fine_row - 4  # interpolation margin of the slab
-    # magnification up to a few % makes a detector row span more fine rows
-    return int(np.clip(fine_rows / (1.05 * params.supersample), 1, params.detector_rows))
+    # interpolation margin and the spread of the energies' vertical drifts
+    margin = 4 + 2 * int(np.ceil(params.drift_px * pixel_scale * params.supersample))
+    fine_rows = band_bytes / fine_row - margin
+    return int(np.clip(fine_rows / (pixel_scale * params.supersample), 1, params.detector_rows))
 
 
 def write_scans(phase, li, model: XanesModel, exposure: Exposure, paths, *, voxel_um: float,
@@ -149,7 +155,8 @@ def write_scans(phase, li, model: XanesModel, exposure: Exposure, paths, *, voxe
     nz, n_s = phase.shape[0], fine_detector_size(acq, phase.shape[2])
     warped = np.zeros(len(geoms), bool)
     warped[1:] = exposure.deformation is not None
-    band = rows_per_band(acq, angles.size, n_s, len(geoms), band_bytes)
+    scale = max(g.pixel_size_um for g in geoms) / acq.pixel_size_um
+    band = rows_per_band(acq, angles.size, n_s, len(geoms), band_bytes, pixel_scale=scale)
     shape = (angles.size, acq.detector_rows, acq.detector_cols)
     writers = [ScanWriter(p, shape, angles, float(g.energy_kev), g.pixel_size_um,
                           _storage_dtype(acq), row_chunk=band, **attrs)
@@ -192,10 +199,14 @@ def _band_depths(phase, li, model, exposure: Exposure, rows, warped, voxel_um, n
     nz = phase.shape[0]
     slabs = [fine_rows_needed(rows, g, acq, nz, voxel_um) for g in geoms]
     plain = np.flatnonzero(~warped)
-    if plain.size:
-        # the undeformed energies share one projection of the union of their slabs
-        lo = min(slabs[i][0] for i in plain)
-        hi = max(max(slabs[i][1] for i in plain), lo)
+    seen = [i for i in plain if slabs[i][1] > slabs[i][0]]
+    for i in sorted(set(plain) - set(seen)):  # the band sees no phantom (magnified or drifted off it)
+        yield i, np.zeros((len(angles), 0, n_s), np.float32), slabs[i][0]
+    if seen:
+        # the other undeformed energies share one projection of the union of their slabs
+        lo = min(slabs[i][0] for i in seen)
+        hi = max(slabs[i][1] for i in seen)
+        plain = np.asarray(seen)
         od = optical_depths(phase[lo:hi], li[lo:hi], energies[plain], angles, model, voxel_um,
                             n_s, n_nodes=n_nodes, work_bytes=band_bytes, backend=backend)
         for k, i in enumerate(plain):

@@ -86,7 +86,10 @@ def test_band_size_follows_the_budget_and_bounds_the_working_memory(phantom, tmp
     per_fine_row = 3 * n_ang * n_s * 4
     assert rows_per_band(acq, n_ang, n_s, 3, 1) == 1
     assert rows_per_band(acq, n_ang, n_s, 3, 2**40) == acq.detector_rows
-    assert rows_per_band(acq, n_ang, n_s, 3, 12 * per_fine_row) == 3
+    assert rows_per_band(acq, n_ang, n_s, 3, 12 * per_fine_row) == 4  # 4 rows of margin
+    # drifts widen the shared slab, bigger pixels make a row span more fine rows
+    assert rows_per_band(_acq(drift_px=2.0), n_ang, n_s, 3, 20 * per_fine_row) == 4
+    assert rows_per_band(acq, n_ang, n_s, 3, 12 * per_fine_row, pixel_scale=2.0) == 2
     peaks = {}
     for budget in (per_fine_row * 8, 2**30):
         tracemalloc.start()
@@ -126,3 +129,19 @@ def test_unknown_backend_is_named_before_any_file(phantom, tmp_path):
         write_scans(phase, li, model, _exposure(_acq()), [tmp_path / f"x{i}.h5" for i in range(3)],
                     voxel_um=V, backend="gpu")
     assert not list(tmp_path.iterdir())
+
+
+def test_bands_the_magnified_energies_do_not_reach(phantom, tmp_path):
+    # a magnification reference above the energies makes every pixel bigger than the
+    # phantom's rows: the edge bands of the undeformed energy see no phantom at all
+    from synth.deform import deformation_field
+
+    phase, li, model = phantom
+    acq = _acq(detector_rows=16, magnification_reference_kev=12.0, flux_photons=None)
+    exp = Exposure(acq, energy_geometries(acq, rng=5), projection_angles(acq), np.random.SeedSequence(1),
+                   deformation_field(phase.shape, V, 0.1, rng=2))
+    bands = [_data(write_scans(phase, li, model, exp, [tmp_path / f"{b}{i}.h5" for i in range(3)],
+                               voxel_um=V, band_bytes=b)) for b in (1, 2**30)]
+    for small, large in zip(*bands):
+        np.testing.assert_array_equal(small[0], large[0])
+    assert bands[0][0][0][:, 0].min() == 1.0  # the first row sees nothing: transmission 1
