@@ -27,7 +27,7 @@ from . import analyze as _analyze
 from . import figures as _figures
 from .binning import bin_volume, suggest_binning
 from .limap import edge_jump, li_from_jump
-from .reconstruct import BACKENDS
+from .reconstruct import BACKENDS, check_backend
 from .references import load_references, reference_jumps
 from .magnification import matched_resamplings
 from .register import register_volume
@@ -208,6 +208,8 @@ def process(scans, references, out_dir, options: ProcessOptions | None = None, *
     """
     t0 = time.perf_counter()
     opts = options or ProcessOptions()
+    if opts.scheduler is None:  # a cluster's workers may have what this machine lacks
+        check_backend(opts.backend)
     out_dir = Path(out_dir)
     log: list[str] = []
     roles = order_scans(scans)

@@ -301,6 +301,26 @@ def _check_theta(theta_deg) -> np.ndarray:
     return theta
 
 
+def check_backend(backend: str) -> str:
+    """``backend`` when it is one of `BACKENDS` and usable here; ValueError otherwise.
+
+    Callers that write files check first, so a missing CuPy or astra-toolbox
+    stops them before any output exists.
+
+    Examples
+    --------
+    >>> check_backend("auto")
+    'auto'
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "cupy":
+        _gpu()
+    elif backend == "astra" and not astra_available():
+        raise ValueError("backend='astra' needs the astra-toolbox, which is not installed")
+    return backend
+
+
 def _gpu():
     """`pipeline.gpu` once CuPy and a CUDA device are known to work; ValueError otherwise."""
     from pipeline import gpu  # lazily: it imports this module, and CuPy is optional

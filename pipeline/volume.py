@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from pipeline.center import find_center
 from pipeline.magnification import Resampling
 from pipeline.normalize import normalize, remove_rings
-from pipeline.reconstruct import choose_algorithm, reconstruct
+from pipeline.reconstruct import check_backend, choose_algorithm, reconstruct
 from pipeline.scanio import needs_row_copy, read_scan, row_chunked_copy, scan_info
 from trixanes.atomic import atomic_path
 
@@ -177,6 +177,8 @@ def reconstruct_scan_file(
     """
     if algorithm not in ("auto", "fbp", "sirt", "cgls"):
         raise ValueError(f"algorithm must be 'auto', 'fbp', 'sirt' or 'cgls', got {algorithm!r}")
+    if scheduler is None:  # a cluster's workers may have what this machine lacks
+        check_backend(backend)
     info = scan_info(path)
     notes = list(info.notes)
     for missing, what in ((info.energy_kev is None, "photon energy"), (info.pixel_size_um is None, "pixel size")):

@@ -23,7 +23,7 @@ from trixanes.atomic import atomic_path, write_text
 from .acquisition import energy_geometries, projection_angles
 from .config import Scenario
 from .deform import deformation_field
-from .imaging import DEFAULT_BAND_BYTES, Exposure, write_scans
+from .imaging import DEFAULT_BAND_BYTES, Exposure, fine_detector_size, write_scans
 from .lithium import lithium_field
 from .materials import reference_spectra_raw
 from .microstructure import generate_microstructure
@@ -84,22 +84,32 @@ def memory_needed(scenario: Scenario, band_bytes: int = DEFAULT_BAND_BYTES) -> i
     >>> round(memory_needed(Scenario.preset("paper")) / 1e9)
     667
     """
+    acq = scenario.acquisition
+    z, _, x = phantom_shape(scenario)
     n = float(np.prod(phantom_shape(scenario), dtype=float))
-    return int(max(PHANTOM_BYTES_PER_VOXEL * n, IMAGED_BYTES_PER_VOXEL * n + band_bytes))
+    # a band is never more than the optical depths of the whole scan
+    whole = 4.0 * len(acq.energies_kev) * projection_angles(acq).size * z * fine_detector_size(acq, x)
+    return int(max(PHANTOM_BYTES_PER_VOXEL * n, IMAGED_BYTES_PER_VOXEL * n + min(band_bytes, whole)))
 
 
 def _available_memory() -> int | None:
+    """Free memory of the machine, or of the container's cgroup when that is less; None if unknown."""
+    found = []
     try:
         with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
+            found += [int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")]
+    except (OSError, ValueError):
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    try:  # cgroup v2: a container is killed at memory.max, whatever the host has free
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            found.append(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    except (OSError, ValueError):
         pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return min(found) if found else None
 
 
 def _check_memory(scenario: Scenario, band_bytes: int = DEFAULT_BAND_BYTES) -> None:

@@ -72,6 +72,11 @@ def test_gpu_backend_without_a_gpu_is_a_clear_error(tmp_path, shared_data):
     r = runner.invoke(app, ["process", "a.h5", "b.h5", "c.h5", "--references", "r.csv",
                             "--out", str(tmp_path / "o"), "--backend", "gpu"])
     assert r.exit_code == 2 and "backend: must be one of" in r.output
+    # checked before the scans are read or anything is written
+    r = runner.invoke(app, ["process", "a.h5", "b.h5", "c.h5", "--references", "r.csv",
+                            "--out", str(tmp_path / "o"), "--backend", "cupy"])
+    assert r.exit_code == 2 and "backend='cupy' needs CuPy" in r.output
+    assert not (tmp_path / "o").exists()
     r = runner.invoke(app, ["simulate", "--preset", "tiny", "--out", str(tmp_path / "s"), "--backend", "cupy"])
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "backend='cupy' needs CuPy" in r.output and not (tmp_path / "s").exists()

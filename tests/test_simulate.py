@@ -143,7 +143,10 @@ def test_memory_estimate_follows_the_phantom_and_refuses_before_any_work(tmp_pat
     n = 48 * 2 * (64 * 2) ** 2  # tiny: 48 x 64 detector, 2x supersampled
     assert sim.phantom_shape(small) == (96, 128, 128)
     assert sim.memory_needed(small, band_bytes=0) == 18 * n
-    assert sim.memory_needed(small, band_bytes=10**9) == 6 * n + 10**9  # imaging a huge band
+    # a band never holds more than the whole scan's optical depths (14 MB here)
+    assert sim.memory_needed(small, band_bytes=10**12) == 18 * n
+    wide = small.replace(acquisition={"n_projections": 3000})  # 0.46 GB of optical depths
+    assert sim.memory_needed(wide, band_bytes=10**12) > 6 * n + 4e8
     monkeypatch.setattr(sim, "_available_memory", lambda: 10 * n)
     with pytest.raises(ValueError, match="tiny.*needs about"):
         simulate(small, tmp_path / "refused", progress=False)
