@@ -95,21 +95,9 @@ def forward_project(components, angles_deg, n_s: int | None = None,
                     center_s: float | None = None) -> np.ndarray:
     """`synth.projector.forward_project` on a CUDA GPU: same arguments, checks and result.
 
-    Parameters
-    ----------
-    components : array_like
-        float32 ``(n_components, z, y, x)`` maps on the fine grid.
-    angles_deg : array_like
-        Projection angles, degrees.
-    n_s : int, optional
-        Fine detector bins (spacing one voxel), default ``x``.
-    center_s : float, optional
-        Bin of the rotation axis, default ``(n_s - 1) / 2``.
-
-    Returns
-    -------
-    ndarray
-        float32 ``(n_components, n_angles, z, n_s)``, numba's to float32 rounding.
+    The parameters are those of `synth.projector.forward_project` (less
+    ``chunk_z``: chunks follow the free device memory); the result is numba's
+    float32 ``(n_components, n_angles, z, n_s)`` to float32 rounding.
 
     Raises
     ------
