@@ -26,11 +26,11 @@ export CUPY_CACHE_DIR=${CUPY_CACHE_DIR:-/tmp/cupy_kernels}
     "$PY" - <<'EOF'
 import sys
 import cupy, numba, numpy
-from pipeline import gpu
+from trixanes import cuda
 import synth.gpu  # noqa: F401  (imports, without the simulator's other dependencies)
 print(f"python {sys.version.split()[0]}, cupy {cupy.__version__}, numpy {numpy.__version__}, "
       f"numba {numba.__version__} ({numba.get_num_threads()} threads)")
-print("cupy_available:", gpu.cupy_available(), gpu.unavailable_reason(), "| device:", gpu.device_name())
+print("cupy_available:", cuda.cupy_available(), cuda.unavailable_reason(), "| device:", cuda.device_name())
 EOF
 } 2>&1 | tee "$OUT/env.txt"
 

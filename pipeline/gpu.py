@@ -12,7 +12,7 @@ its geometry and reads contiguous floats. The backprojector gathers over the
 angles; the forward projector gathers, for its detector bin, the pixels whose
 interpolation weights (the backprojector's) reach it, so that the pair is the
 exact transpose without atomics. Each call moves its data to the device once, in
-chunks of slices if the stack needs more than `MEMORY_FRACTION` of the free memory.
+chunks of slices if the stack needs more than `trixanes.cuda.MEMORY_FRACTION` of the free memory.
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ import numpy as np
 from pipeline.projector import _PAD, IterativeResult, _bar, angle_tables
 from pipeline.reconstruct import angle_weights, fbp_filter, padded_size
 from trixanes import cuda as _cuda
-from trixanes.cuda import cupy_available, device_name, unavailable_reason  # noqa: F401  (API)
 
-MEMORY_FRACTION = 0.5  # of the free device memory, for one chunk of slices
 _BLOCK = 256
 
 # positions u are in the padded detector columns of numba's kernels (same rounding)
@@ -113,16 +111,8 @@ extern "C" __global__ void backproject_zlast(const float* __restrict__ q, const 
 
 
 # --------------------------------------------------------------------------- availability
-# the probe is trixanes.cuda's, shared with synth.gpu; these names stay this module's API
-
-
-def require(what: str = "pipeline.gpu") -> None:
-    """Raise ValueError, naming ``what``, unless `cupy_available`."""
-    _cuda.require(what)
-
-
 def _cupy():
-    require()
+    _cuda.require("pipeline.gpu")  # the probe is trixanes.cuda's, shared with synth.gpu
     import cupy as cp
 
     return cp
@@ -167,13 +157,6 @@ class _Ops:
         return self._run(self.bp, (self.n, self.n, q.shape[2]), (q, self.cos, self.sin, w))
 
 
-def _chunks(cp, nz, bytes_per_slice):
-    """Ranges of slices that fit in `MEMORY_FRACTION` of the free device memory."""
-    free = cp.cuda.Device().mem_info[0] + cp.get_default_memory_pool().free_bytes()
-    k = max(1, min(nz, int(MEMORY_FRACTION * free) // max(1, int(bytes_per_slice))))
-    return [(z0, min(nz, z0 + k)) for z0 in range(0, nz, k)]
-
-
 def _to_device(cp, a, axes):
     """Host array -> contiguous float32 device array, axes permuted."""
     return cp.ascontiguousarray(cp.asarray(np.ascontiguousarray(a, np.float32)).transpose(axes))
@@ -198,7 +181,7 @@ def forward(vol, cos_t, sin_t, center, ncol):
     nz, n = vol.shape[:2]
     ops = _Ops(cp, cos_t, sin_t, center, n, ncol)
     out = np.empty((ops.n_ang, nz, ops.ncol), np.float32)
-    for z0, z1 in _chunks(cp, nz, 8 * (n * n + ops.n_ang * ops.ncol)):  # in and out, twice each
+    for z0, z1 in _cuda.device_chunks(nz, 8 * (n * n + ops.n_ang * ops.ncol)):  # in and out, twice each
         out[:, z0:z1] = _to_host(cp, ops.A(_to_device(cp, vol[z0:z1], (1, 2, 0))), (0, 2, 1))
     return out
 
@@ -211,7 +194,7 @@ def backproject(sino, cos_t, sin_t, weights, center, n):
     ops = _Ops(cp, cos_t, sin_t, center, n, ncol)
     w = cp.asarray(np.asarray(weights, np.float32))
     out = np.empty((nz, ops.n, ops.n), np.float32)
-    for z0, z1 in _chunks(cp, nz, 8 * (ops.n ** 2 + n_ang * ncol)):
+    for z0, z1 in _cuda.device_chunks(nz, 8 * (ops.n ** 2 + n_ang * ncol)):
         out[z0:z1] = _to_host(cp, ops.AT(_to_device(cp, sino[:, z0:z1], (0, 2, 1)), w), (2, 0, 1))
     return out
 
@@ -229,7 +212,7 @@ def fbp(proj, theta, center, filter_name="ramp"):
     out = np.empty((nz, ncol, ncol), np.float32)
     # input, spectrum and cuFFT's work area, padded and cropped filtered rows, volume twice
     per_slice = n_ang * (8 * ncol + 16 * (p // 2 + 1) + 4 * p) + 8 * ncol * ncol
-    for z0, z1 in _chunks(cp, nz, per_slice):
+    for z0, z1 in _cuda.device_chunks(nz, per_slice):
         spec = cp.fft.rfft(cp.asarray(np.ascontiguousarray(proj[:, z0:z1])), n=p, axis=-1)
         spec *= h
         q = cp.ascontiguousarray(cp.fft.irfft(spec, n=p, axis=-1)[..., :ncol].transpose(0, 2, 1))
@@ -248,7 +231,7 @@ def _solve(step, proj, theta_deg, center, n_iter, progress, desc):
     ops = _Ops(cp, *angle_tables(theta_deg), center, ncol, ncol)
     vol = np.empty((nz, ncol, ncol), np.float32)
     sq = np.zeros(n_iter + 1)
-    for z0, z1 in _chunks(cp, nz, 24 * (n_ang * ncol + ncol * ncol)):  # six of each, float32
+    for z0, z1 in _cuda.device_chunks(nz, 24 * (n_ang * ncol + ncol * ncol)):  # six of each, float32
         b = _to_device(cp, proj[:, z0:z1], (0, 2, 1))
         sq_d = cp.zeros(n_iter + 1, cp.float64)  # on the device: no synchronization per iteration
         x = step(cp, ops, b, sq_d, _bar(n_iter, progress, desc))

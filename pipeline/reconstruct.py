@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline import projector
+from trixanes import cuda
 
 FILTERS = ("ramp", "shepp-logan", "cosine", "hamming", "hann")
 ALGORITHMS = ("fbp", "sirt", "cgls")
@@ -263,8 +264,7 @@ def reconstruct(
         raise ValueError(f"center_px must be finite, got {center_px!r}")
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    check_backend(backend)
     if pixel_size_um is not None and not (np.isfinite(pixel_size_um) and pixel_size_um > 0):
         raise ValueError(f"pixel_size_um must be positive, got {pixel_size_um!r}")
     if n_iter is None:
@@ -315,17 +315,16 @@ def check_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "cupy":
-        _gpu()
+        cuda.require("backend='cupy'")
     elif backend == "astra" and not astra_available():
         raise ValueError("backend='astra' needs the astra-toolbox, which is not installed")
     return backend
 
 
 def _gpu():
-    """`pipeline.gpu` once CuPy and a CUDA device are known to work; ValueError otherwise."""
-    from pipeline import gpu  # lazily: it imports this module, and CuPy is optional
+    """`pipeline.gpu` (lazily: it imports this module, and CuPy is optional)."""
+    from pipeline import gpu
 
-    gpu.require("backend='cupy'")
     return gpu
 
 
@@ -349,9 +348,7 @@ def _reconstruct_astra(proj, theta, center, algorithm, n_iter, nonneg, filter_na
     detector's middle: the projections are shifted (linear interpolation) to put
     ``center`` there (astra then matches our ``s = x cos θ - y sin θ``; tested).
     """
-    if not astra_available():
-        raise ValueError("backend='astra' needs the astra-toolbox, which is not installed")
-    import astra
+    import astra  # check_backend has made sure it is there
     from scipy import ndimage as ndi
 
     if algorithm == "cgls":

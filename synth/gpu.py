@@ -13,7 +13,7 @@ z)`` with one zero voxel padded on both sides of y and x, and z is the fastest
 thread index: a warp shares its ray and reads contiguous floats whichever axis
 it marches along, so one layout serves both (numba needs two). Each call moves
 its data to the device once, in chunks of slices when the stack needs more
-than `MEMORY_FRACTION` of the free memory.
+than `trixanes.cuda.MEMORY_FRACTION` of the free memory.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from trixanes import cuda
 
 from .projector import checked_inputs
 
-MEMORY_FRACTION = 0.5  # of the free device memory, for one chunk of slices
 _BLOCK = 256
 
 SOURCE = r"""
@@ -84,13 +83,6 @@ def _kernel(device_id: int):
     return cp.RawModule(code=SOURCE).get_function("joseph_zlast")
 
 
-def _chunks(cp, nz, bytes_per_slice):
-    """Ranges of slices that fit in `MEMORY_FRACTION` of the free device memory."""
-    free = cp.cuda.Device().mem_info[0] + cp.get_default_memory_pool().free_bytes()
-    k = max(1, min(nz, int(MEMORY_FRACTION * free) // max(1, int(bytes_per_slice))))
-    return [(z0, min(nz, z0 + k)) for z0 in range(0, nz, k)]
-
-
 def forward_project(components, angles_deg, n_s: int | None = None,
                     center_s: float | None = None) -> np.ndarray:
     """`synth.projector.forward_project` on a CUDA GPU: same arguments, checks and result.
@@ -122,7 +114,7 @@ def forward_project(components, angles_deg, n_s: int | None = None,
     cos_t, sin_t = cp.asarray(np.cos(a)), cp.asarray(np.sin(a))  # numba's tables, from the host
     # the chunk as sent, padded, and the projections twice (kernel layout, host layout)
     per_slice = 4 * n_c * (ny * nx + (ny + 2) * (nx + 2) + 2 * a.size * n_s)
-    for z0, z1 in _chunks(cp, nz, per_slice):
+    for z0, z1 in cuda.device_chunks(nz, per_slice):
         sent = cp.asarray(np.ascontiguousarray(vol[:, z0:z1]))
         padded = cp.zeros((n_c, ny + 2, nx + 2, z1 - z0), cp.float32)
         padded[:, 1:-1, 1:-1] = sent.transpose(0, 2, 3, 1)

@@ -58,7 +58,7 @@ def test_reconstruct_a_real_beamline_scan(tmp_path, shared_data):
 
 
 def test_gpu_backend_without_a_gpu_is_a_clear_error(tmp_path, shared_data):
-    from pipeline.gpu import cupy_available
+    from trixanes.cuda import cupy_available
 
     if cupy_available():
         import pytest

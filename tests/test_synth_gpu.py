@@ -65,7 +65,7 @@ def test_chunks_of_slices_give_the_same_result(monkeypatch):
     comps = np.random.default_rng(2).random((2, 7, 12, 13), dtype=np.float32)
     theta = np.linspace(-30.0, 250.0, 17)
     whole = gpu.forward_project(comps, theta, n_s=18, center_s=8.2)
-    monkeypatch.setattr(gpu, "MEMORY_FRACTION", 1e-15)  # one slice per chunk
+    monkeypatch.setattr(cuda, "MEMORY_FRACTION", 1e-15)  # one slice per chunk
     np.testing.assert_array_equal(gpu.forward_project(comps, theta, n_s=18, center_s=8.2), whole)
 
 

@@ -57,6 +57,32 @@ def require(what: str) -> None:
                          "or use backend='numba'.")
 
 
+#: Fraction of the free device memory that one chunk of slices may take.
+MEMORY_FRACTION = 0.5
+
+
+def slice_chunks(nz: int, bytes_per_slice: float, free_bytes: float) -> list[tuple[int, int]]:
+    """Ranges ``(start, stop)`` of ``nz`` slices, each chunk within `MEMORY_FRACTION` of ``free_bytes``.
+
+    Examples
+    --------
+    >>> slice_chunks(5, 100, 400)
+    [(0, 2), (2, 4), (4, 5)]
+    >>> slice_chunks(3, 1e9, 10)  # at least one slice per chunk
+    [(0, 1), (1, 2), (2, 3)]
+    """
+    k = max(1, min(nz, int(MEMORY_FRACTION * free_bytes) // max(1, int(bytes_per_slice))))
+    return [(z0, min(nz, z0 + k)) for z0 in range(0, nz, k)]
+
+
+def device_chunks(nz: int, bytes_per_slice: float) -> list[tuple[int, int]]:
+    """`slice_chunks` for the free memory of the current CUDA device (CuPy's pool included)."""
+    import cupy as cp
+
+    free = cp.cuda.Device().mem_info[0] + cp.get_default_memory_pool().free_bytes()
+    return slice_chunks(nz, bytes_per_slice, free)
+
+
 def device_name() -> str | None:
     """Name of the current CUDA device; None without a usable one."""
     if not cupy_available():

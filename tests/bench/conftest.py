@@ -138,12 +138,12 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["loadavg_at_start"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     astra = astra_or_none()
     machine_info["astra_version"] = getattr(astra, "__version__", None) if astra else None
-    from pipeline import gpu  # imports no CuPy by itself
+    from trixanes import cuda  # imports no CuPy by itself
 
-    if gpu.cupy_available():
+    if cuda.cupy_available():
         import cupy
 
-        machine_info["gpu"] = gpu.device_name()
+        machine_info["gpu"] = cuda.device_name()
         machine_info["cupy_version"] = cupy.__version__
 
 

@@ -23,11 +23,12 @@ import pytest
 from pipeline import gpu, projector
 from pipeline.reconstruct import reconstruct
 from synth import projector as synth_projector
+from trixanes import cuda
 
 from .conftest import disk_mask, rel_rmse, run
 
-pytestmark = pytest.mark.skipif(not gpu.cupy_available(),
-                                reason=f"needs CuPy and a CUDA GPU: {gpu.unavailable_reason()}")
+pytestmark = pytest.mark.skipif(not cuda.cupy_available(),
+                                reason=f"needs CuPy and a CUDA GPU: {cuda.unavailable_reason()}")
 
 TOL = 1e-4  # GPU against numba, relative RMS: FBP and projection
 SIRT_TOL = 1e-3
@@ -44,7 +45,7 @@ def _label(s, slices=None):
 
 
 def _on_gpu() -> str:
-    return f"1 GPU ({gpu.device_name()})"
+    return f"1 GPU ({cuda.device_name()})"
 
 
 def _synced(fn):
