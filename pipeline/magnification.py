@@ -130,13 +130,13 @@ def resampling_weights(n_in: int, pixel_in_um: float, n_out: int, pixel_out_um: 
     n_taps = int(np.ceil(2 * reach / pixel_in_um)) + 1
     first = np.floor(pos - reach / pixel_in_um).astype(np.int64) + 1
     src = first[:, None] + np.arange(n_taps)[None, :]
-    dist = np.abs((src - (n_in - 1) / 2.0) * pixel_in_um - x_out[:, None])
+    d = (src - (n_in - 1) / 2.0) * pixel_in_um - x_out[:, None]  # tap offsets, um
+    dist = np.abs(d)
     # a Hann taper ends the kernel smoothly: truncation ripple would bias positions
     w = np.where(dist < reach, np.interp(dist, x_tab, k_tab) * (0.5 + 0.5 * np.cos(np.pi * dist / reach)), 0.0)
     w /= w.sum(axis=1, keepdims=True)
     # remove the first moment left by the finite, asymmetric tap positions, so
     # that a linear profile is reproduced exactly (no sub-pixel shift)
-    d = (src - (n_in - 1) / 2.0) * pixel_in_um - x_out[:, None]
     m1, m2 = (w * d).sum(axis=1, keepdims=True), (w * d * d).sum(axis=1, keepdims=True)
     w = w * (1.0 - m1 / m2 * d)
     return first, (w / w.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -253,7 +253,7 @@ def matched_resamplings(pixels_um, shape_in, *, reference: int = 0, shape_out=No
     rows, cols = (int(v) for v in shape_in)
     out_rows, out_cols = (rows, cols) if shape_out is None else (int(v) for v in shape_out)
     target = float(p[reference])
-    coarsest = float(max(p.max(), target))
+    coarsest = float(p.max())
     result = []
     for i, pi in enumerate(p):
         others = tuple(float(q) for j, q in enumerate(p) if j != i)

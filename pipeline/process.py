@@ -33,7 +33,7 @@ from .magnification import matched_resamplings
 from .register import register_volume
 from .scanio import ScanError, scan_info
 from .segment import label_particles, segment_phases
-from .volume import reconstruct_scan_file
+from .volume import CHUNK_BYTES, reconstruct_scan_file
 
 ROLES = ("pre", "edge", "post")
 
@@ -305,7 +305,7 @@ def _reconstruct_all(roles, opts, pixel, resamplings, out_dir, early, log, progr
     """
     volumes = {}
     # a quarter of the cap for the chunks in flight; the rest holds the binned volumes
-    budget = 512e6 if opts.max_memory_gb is None else min(512e6, opts.max_memory_gb * 1e9 / 4)
+    budget = CHUNK_BYTES if opts.max_memory_gb is None else min(CHUNK_BYTES, opts.max_memory_gb * 1e9 / 4)
     work = Path(tempfile.mkdtemp(prefix=".work-", dir=_mkdir(out_dir)))
     try:
         bar = tqdm(ROLES, desc="reconstruct", disable=not progress, unit="energy")

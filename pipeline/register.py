@@ -1,11 +1,13 @@
-"""Magnification correction and registration of the energy volumes (SimpleITK).
+"""Registration of the energy volumes (SimpleITK).
 
-A zone-plate objective's magnification is proportional to the photon energy,
-so each energy is reconstructed at its own voxel size: :func:`rescale_to_grid`
-brings it onto the reference grid. :func:`register_volume` then aligns it on
-the reference volume with Mattes mutual information (the energies differ in
-contrast), a rigid/similarity/translation stage and an optional B-spline stage
-for small deformations between energies.
+`pipeline.process` corrects the zone-plate magnification before reconstruction
+(`pipeline.magnification`: every energy's projections onto the pre-edge
+detector grid), so its volumes share one grid and :func:`register_volume`
+aligns them with Mattes mutual information (the energies differ in contrast),
+a rigid/similarity/translation stage and an optional B-spline stage for small
+deformations between energies. For volumes made elsewhere at different voxel
+sizes, :func:`rescale_to_grid` and ``register_volume(moving_voxel_size_um=...)``
+bring them onto the reference grid.
 
 SimpleITK images index (x, y, z); our arrays are (z, y, x). ``GetImageFromArray``
 already swaps the axes, so only vectors (translations, spacings) need reversing.

@@ -311,7 +311,7 @@ def needs_row_copy(path, rows_per_chunk: int) -> bool:
     p, f = _open(path)
     with f:
         ds = _dataset(f, p, DATA)
-        filtered = ds.compression is not None or bool(ds.id.get_create_plist().get_nfilters())
+        filtered = bool(ds.id.get_create_plist().get_nfilters())  # compression among them
         return ds.chunks is not None and filtered and ds.chunks[1] > 2 * rows_per_chunk
 
 
@@ -320,7 +320,7 @@ def row_chunked_copy(path, dest, rows_per_chunk: int, budget_bytes: float = 512e
 
     One pass over the projections (blocks of whole frames within
     ``budget_bytes``), so that a band of rows is then one contiguous read;
-    every other dataset and attribute is copied as it is.
+    every other dataset, group and attribute is copied as it is.
 
     Returns
     -------
@@ -334,7 +334,9 @@ def row_chunked_copy(path, dest, rows_per_chunk: int, budget_bytes: float = 512e
             g.attrs[key] = value
 
         def copy(name, obj):
-            if isinstance(obj, h5py.Dataset) and "/" + name != DATA:
+            if isinstance(obj, h5py.Group):
+                g.require_group(name).attrs.update(dict(obj.attrs))
+            elif "/" + name != DATA:
                 g.create_dataset(name, data=obj[()])
                 g[name].attrs.update(dict(obj.attrs))
 

@@ -51,7 +51,11 @@ class VolumeResult:
     notes: tuple[str, ...]
 
 
-def _rows_per_chunk(n_angles: int, n_cols: int, budget_bytes: float = 512e6) -> int:
+#: Working memory of one chunk of rows, bytes (the default of `reconstruct_scan_file`).
+CHUNK_BYTES = 512e6
+
+
+def _rows_per_chunk(n_angles: int, n_cols: int, budget_bytes: float = CHUNK_BYTES) -> int:
     # raw counts, line integrals, a resampled and a filtered copy, and the
     # (z, n, n) output with the backprojector's transposed copy, float32, per row
     per_row = 4.0 * (4 * n_angles * n_cols + 2 * n_cols * n_cols)
@@ -114,7 +118,7 @@ def reconstruct_scan_file(
     n_iter: int | None = None,
     backend: str = "auto",
     resampling: Resampling | None = None,
-    memory_budget_bytes: float = 512e6,
+    memory_budget_bytes: float = CHUNK_BYTES,
     scheduler: str | None = None,
     progress: bool = True,
 ) -> VolumeResult:

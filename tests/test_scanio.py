@@ -122,7 +122,11 @@ def test_rows_argument_validated(tmp_path):
 def test_row_chunked_copy_keeps_everything_but_the_layout(small_sim, tmp_path):
     from pipeline.scanio import needs_row_copy, row_chunked_copy
 
-    src = small_sim.scan_paths[0]
+    import shutil
+
+    src = shutil.copy(small_sim.scan_paths[0], tmp_path / "src.h5")
+    with h5py.File(src, "a") as f:
+        f["measurement/instrument"].attrs["beamline"] = "test"  # group attributes travel too
     assert needs_row_copy(src, 4) and not needs_row_copy(src, 40)
     dst = row_chunked_copy(src, tmp_path / "rows.h5", 4, budget_bytes=1e5)
     assert not needs_row_copy(dst, 4)
@@ -132,3 +136,4 @@ def test_row_chunked_copy_keeps_everything_but_the_layout(small_sim, tmp_path):
     assert (a.energy_kev, a.pixel_size_um) == (b.energy_kev, b.pixel_size_um)
     with h5py.File(dst) as f:
         assert f["/exchange/data"].chunks[1] == 4 and f["/exchange/data"].compression is None
+        assert f["measurement/instrument"].attrs["beamline"] == "test"
