@@ -132,15 +132,17 @@ def _legendre(deg, t):
 
 
 @numba.njit(parallel=True, cache=True)
-def rasterize_particles(shape, vox, centers, mats, hax, hcoef, hdeg, rbound, amin, floor):
+def rasterize_particles(shape, vox, centers, mats, hax, hcoef, hdeg, rbound, amin, floor,
+                        origin=(0, 0, 0)):
     """Best and second-best radial signed distance (um, >0 inside) and owner label.
 
     Each particle is an ellipsoid (``mats`` maps a physical offset to unit-ball
     coordinates) whose radius is modulated by zonal harmonics. Slices are processed in
     parallel, every slice visiting only the particles whose bounding box covers it, so
-    writes never race.
+    writes never race. ``shape`` is a box of the grid whose first voxel is ``origin``.
     """
     nz, ny, nx = shape
+    oz, oy, ox = origin
     f1 = np.full(shape, floor, np.float32)
     f2 = np.full(shape, floor, np.float32)
     lab = np.zeros(shape, np.int32)
@@ -149,19 +151,19 @@ def rasterize_particles(shape, vox, centers, mats, hax, hcoef, hdeg, rbound, ami
     hi = np.empty((npart, 3), np.int64)
     for p in range(npart):
         for a in range(3):
-            lo[p, a] = max(0, int(math.floor((centers[p, a] - rbound[p]) / vox)))
-            hi[p, a] = min(shape[a] - 1, int(math.ceil((centers[p, a] + rbound[p]) / vox)))
+            lo[p, a] = max(0, int(math.floor((centers[p, a] - rbound[p]) / vox)) - origin[a])
+            hi[p, a] = min(shape[a] - 1, int(math.ceil((centers[p, a] + rbound[p]) / vox)) - origin[a])
     for iz in numba.prange(nz):
         for p in range(npart):
             if iz < lo[p, 0] or iz > hi[p, 0]:
                 continue
             m = mats[p]
             rb2 = rbound[p] ** 2
-            dz = iz * vox - centers[p, 0]
+            dz = (iz + oz) * vox - centers[p, 0]
             for iy in range(lo[p, 1], hi[p, 1] + 1):
-                dy = iy * vox - centers[p, 1]
+                dy = (iy + oy) * vox - centers[p, 1]
                 for ix in range(lo[p, 2], hi[p, 2] + 1):
-                    dx = ix * vox - centers[p, 2]
+                    dx = (ix + ox) * vox - centers[p, 2]
                     r2 = dz * dz + dy * dy + dx * dx
                     if r2 > rb2:
                         continue
@@ -189,32 +191,34 @@ def rasterize_particles(shape, vox, centers, mats, hax, hcoef, hdeg, rbound, ami
 
 
 @numba.njit(parallel=True, cache=True)
-def carve_cavities(lab, f1, vox, kind, parent, centers, normals, radius, half_width):
+def carve_cavities(lab, f1, vox, kind, parent, centers, normals, radius, half_width,
+                   origin=(0, 0, 0)):
     """Mark voxels of spherical pores (kind 0) and planar disc cracks (kind 1) and
     exclude them from the AM by setting ``f1`` to -inf there.
 
     A cavity only removes material of its own parent particle, so a crack never cuts a
-    neighbour that happens to overlap.
+    neighbour that happens to overlap. The arrays are a box starting at ``origin``.
     """
     nz, ny, nx = lab.shape
+    oz, oy, ox = origin
     cav = np.zeros(lab.shape, np.bool_)
     nk = kind.shape[0]
     for iz in numba.prange(nz):
         for k in range(nk):
             ext = radius[k] + half_width[k]
-            if abs(iz * vox - centers[k, 0]) > ext:
+            if abs((iz + oz) * vox - centers[k, 0]) > ext:
                 continue
-            y0 = max(0, int(math.floor((centers[k, 1] - ext) / vox)))
-            y1 = min(ny - 1, int(math.ceil((centers[k, 1] + ext) / vox)))
-            x0 = max(0, int(math.floor((centers[k, 2] - ext) / vox)))
-            x1 = min(nx - 1, int(math.ceil((centers[k, 2] + ext) / vox)))
-            dz = iz * vox - centers[k, 0]
+            y0 = max(0, int(math.floor((centers[k, 1] - ext) / vox)) - oy)
+            y1 = min(ny - 1, int(math.ceil((centers[k, 1] + ext) / vox)) - oy)
+            x0 = max(0, int(math.floor((centers[k, 2] - ext) / vox)) - ox)
+            x1 = min(nx - 1, int(math.ceil((centers[k, 2] + ext) / vox)) - ox)
+            dz = (iz + oz) * vox - centers[k, 0]
             for iy in range(y0, y1 + 1):
-                dy = iy * vox - centers[k, 1]
+                dy = (iy + oy) * vox - centers[k, 1]
                 for ix in range(x0, x1 + 1):
                     if lab[iz, iy, ix] != parent[k]:
                         continue
-                    dx = ix * vox - centers[k, 2]
+                    dx = (ix + ox) * vox - centers[k, 2]
                     r2 = dz * dz + dy * dy + dx * dx
                     if kind[k] == 0:
                         if r2 <= radius[k] ** 2:
@@ -308,12 +312,9 @@ def noise_at_points(field, step, coords):
 
 
 @numba.njit(cache=True)
-def label_stats(labels, n):
-    """Voxel count, centroid (voxels) and inclusive bounding box of labels 1..n."""
-    count = np.zeros(n + 1, np.int64)
-    csum = np.zeros((n + 1, 3))
-    lo = np.full((n + 1, 3), np.iinfo(np.int64).max, np.int64)
-    hi = np.full((n + 1, 3), -1, np.int64)
+def label_sums(labels, z0, count, csum, lo, hi):
+    """Add a slab (first row ``z0``) to the voxel counts, coordinate sums and inclusive
+    bounding boxes of its labels (sums of integers: exact, whatever the slab order)."""
     nz, ny, nx = labels.shape
     for iz in range(nz):
         for iy in range(ny):
@@ -322,14 +323,25 @@ def label_stats(labels, n):
                 if lb <= 0:
                     continue
                 count[lb] += 1
-                csum[lb, 0] += iz
+                csum[lb, 0] += iz + z0
                 csum[lb, 1] += iy
                 csum[lb, 2] += ix
-                lo[lb, 0] = min(lo[lb, 0], iz)
+                lo[lb, 0] = min(lo[lb, 0], iz + z0)
                 lo[lb, 1] = min(lo[lb, 1], iy)
                 lo[lb, 2] = min(lo[lb, 2], ix)
-                hi[lb, 0] = max(hi[lb, 0], iz)
+                hi[lb, 0] = max(hi[lb, 0], iz + z0)
                 hi[lb, 1] = max(hi[lb, 1], iy)
                 hi[lb, 2] = max(hi[lb, 2], ix)
-    cen = csum / np.maximum(count, 1).reshape(-1, 1).astype(np.float64)
-    return count, cen, lo, hi
+
+
+def empty_label_sums(n):
+    """Zeroed accumulators (count, csum, lo, hi) of :func:`label_sums` for labels 0..n."""
+    return (np.zeros(n + 1, np.int64), np.zeros((n + 1, 3)),
+            np.full((n + 1, 3), np.iinfo(np.int64).max, np.int64), np.full((n + 1, 3), -1, np.int64))
+
+
+def label_stats(labels, n):
+    """Voxel count, centroid (voxels) and inclusive bounding box of labels 1..n."""
+    count, csum, lo, hi = empty_label_sums(n)
+    label_sums(labels, 0, count, csum, lo, hi)
+    return count, csum / np.maximum(count, 1).reshape(-1, 1).astype(np.float64), lo, hi

@@ -83,13 +83,19 @@ def warp_phase_and_li(phase, li, field: DeformationField, *, scale: float = 1.0,
 
     The deformed sample at r shows what was at r − scale·u(r) (a pull-back, so
     every output voxel is defined). ``z_range = (start, stop)`` returns only
-    those rows of the deformed sample (a slab, for imaging band by band).
+    those rows of the deformed sample (a slab, for imaging band by band); only
+    the rows within reach of the displacement are read, so ``phase`` and ``li``
+    may be HDF5 datasets.
     """
-    phase = np.asarray(phase)
-    li = np.asarray(li, np.float32)
-    start, stop = (0, phase.shape[0]) if z_range is None else (int(z_range[0]), int(z_range[1]))
-    if not 0 <= start < stop <= phase.shape[0]:
-        raise ValueError(f"z_range: need 0 <= start < stop <= {phase.shape[0]}, got {z_range}")
+    nz = phase.shape[0]
+    start, stop = (0, nz) if z_range is None else (int(z_range[0]), int(z_range[1]))
+    if not 0 <= start < stop <= nz:
+        raise ValueError(f"z_range: need 0 <= start < stop <= {nz}, got {z_range}")
+    # read only the rows the displacement can reach: phase and li may be on disk
+    reach = int(np.ceil(abs(scale) * np.abs(field.amplitudes_vox[0]).sum())) + 2
+    s0, s1 = max(0, start - reach), min(nz, stop + reach)
+    phase = np.asarray(phase[s0:s1])
+    li = np.asarray(li[s0:s1], np.float32)
     _, ny, nx = phase.shape
     out_p = np.empty((stop - start, ny, nx), phase.dtype)
     out_li = np.empty((stop - start, ny, nx), np.float32)
@@ -99,6 +105,7 @@ def warp_phase_and_li(phase, li, field: DeformationField, *, scale: float = 1.0,
         zz = np.arange(z0, z1)[:, None, None]
         coords = np.stack(np.broadcast_arrays(zz, yy[None], xx[None])).astype(np.float64)
         coords -= scale * field.displacement(*coords)
+        coords[0] -= s0  # exact: an integer shift of values far below 2**52
         out_p[z0 - start:z1 - start] = ndimage.map_coordinates(phase, coords, order=0, mode="nearest")
         out_li[z0 - start:z1 - start] = ndimage.map_coordinates(li, coords, order=0, mode="nearest")
     return out_p, out_li

@@ -281,27 +281,26 @@ def _open_pore_internal(phase):
     return (comp > 0) & ~np.isin(comp, external[external > 0])
 
 
-def _active_patches(codes, labels, vox, p: LithiumParams, rng):
-    """Per particle, the ``active_surface_fraction`` of its open surface where a
-    smooth field (correlation length ~ patch size) is lowest."""
+def _active_patches(codes, labels, noise, step, fraction, origin=(0, 0, 0)):
+    """Per particle, the ``fraction`` of its open surface where a smooth field
+    (``noise``, sampled at grid coordinates: the box starts at ``origin``) is lowest."""
     coords = np.argwhere(codes & 1)
-    noise, step = K.coarse_noise(labels.shape, 0.5 * p.patch_size_um / vox, rng)
     if coords.shape[0] == 0:
         return coords
-    value = K.noise_at_points(noise, step, coords.astype(np.float64))
+    value = K.noise_at_points(noise, step, (coords + np.asarray(origin)).astype(np.float64))
     lab = labels[coords[:, 0], coords[:, 1], coords[:, 2]]
     order = np.lexsort((value, lab))
     slab = lab[order]
     start = np.searchsorted(slab, slab, side="left")
     size = np.searchsorted(slab, slab, side="right") - start
     rank = np.arange(slab.size) - start
-    active = rank < np.round(p.active_surface_fraction * size)
+    active = rank < np.round(fraction * size)
     return coords[order[active]]
 
 
-def _progress(labels, count, cen, diam, vox, p: LithiumParams, rng):
+def _progress(shape, count, cen, diam, p: LithiumParams, rng):
     n = count.size - 1
-    nz, ny, nx = labels.shape
+    nz, ny, nx = shape
     d_med = np.median(diam) if n else 1.0
     phi = math.radians(p.lateral_direction_deg if p.lateral_direction_deg is not None
                        else rng.uniform(0.0, 360.0))
@@ -313,6 +312,11 @@ def _progress(labels, count, cen, diam, vox, p: LithiumParams, rng):
             + p.soc_spread * rng.standard_normal(n)
             + p.lateral_gradient * lateral + p.z_gradient * zeta)
     return np.clip(prog, 0.0, 1.0)
+
+
+def patch_noise(shape, vox, p: LithiumParams, rng):
+    """The smooth field that places the active patches (coarse grid, step)."""
+    return K.coarse_noise(shape, 0.5 * p.patch_size_um / vox, rng)
 
 
 def lithium_field(phase, labels, voxel_size_um, params=LithiumParams(), seed=0, *,
@@ -365,9 +369,10 @@ def lithium_field(phase, labels, voxel_size_um, params=LithiumParams(), seed=0, 
     elif np.shape(internal_pores) != phase.shape:
         raise ValueError("internal_pores must have the shape of phase")
     codes = _surface_codes(phase, np.asarray(internal_pores, bool))
-    prog = _progress(labels, count, cen, diam, vox, params, rng)
+    prog = _progress(labels.shape, count, cen, diam, params, rng)
+    noise, step = patch_noise(labels.shape, vox, params, rng)
     sources = np.zeros(phase.shape, bool)
-    act = _active_patches(codes, labels, vox, params, rng)
+    act = _active_patches(codes, labels, noise, step, params.active_surface_fraction)
     sources[act[:, 0], act[:, 1], act[:, 2]] = True
     if params.pores_active:
         sources |= (codes & 2).astype(bool)

@@ -18,6 +18,7 @@ Phase codes follow CONTRIBUTING: 0 void, 1 electrolyte pore (internal pores too)
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, fields
 
@@ -27,7 +28,8 @@ from scipy.spatial.transform import Rotation
 
 from synth import _kernels as K
 
-__all__ = ["MicrostructureParams", "Microstructure", "generate_microstructure"]
+__all__ = ["MicrostructureParams", "Microstructure", "MicrostructureLayout",
+           "generate_microstructure", "plan_microstructure"]
 
 _HARMONIC_DEGREES = np.array([3, 3, 4], np.int64)
 # Ratio (sum of particle volumes) / (union volume) after overlap removal, measured on
@@ -196,13 +198,14 @@ def _cavities(parts: _Particles, vox, p: MicrostructureParams, rng):
 
 
 @numba.njit(parallel=True, cache=True)
-def _cbd_score(f1, f2, sample, t_am, noise, step, beta, gamma):
+def _cbd_score(f1, f2, sample, t_am, noise, step, beta, gamma, origin):
     """Overwrite ``f2`` with the CBD priority of pore voxels (-inf elsewhere).
 
     Distances to the nearest (d1) and second-nearest (d2) particle are both small in a
     neck, so necks outrank plain surfaces; smooth noise makes the coating patchy.
     """
     nz, ny, nx = f1.shape
+    oz, oy, ox = origin
     for iz in numba.prange(nz):
         for iy in range(ny):
             for ix in range(nx):
@@ -212,7 +215,7 @@ def _cbd_score(f1, f2, sample, t_am, noise, step, beta, gamma):
                     continue
                 d1 = t_am - a
                 d2 = max(t_am - f2[iz, iy, ix], d1)
-                f2[iz, iy, ix] = -(d1 + beta * d2) + gamma * K.noise_at(noise, step, iz, iy, ix)
+                f2[iz, iy, ix] = -(d1 + beta * d2) + gamma * K.noise_at(noise, step, iz + oz, iy + oy, ix + ox)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -287,6 +290,99 @@ def generate_microstructure(shape, voxel_size_um, params=MicrostructureParams(),
     >>> abs(m.am_fraction - 0.65) < 0.02
     True
     """
+    kept = {}
+
+    def am_threshold(layout, k_am):
+        f1, f2, lab, cav, sample = layout.fields((0, 0, 0), layout.shape)
+        kept.update(f1=f1, f2=f2, lab=lab, cav=cav, sample=sample)
+        return K.kth_largest(f1.ravel(), sample.ravel(), k_am)
+
+    def cbd_threshold(layout, k_cbd):
+        f1, f2, sample = kept["f1"], kept["f2"], kept["sample"]
+        layout.cbd_score(f1, f2, sample, (0, 0, 0))
+        return K.kth_largest(f2.ravel(), sample.ravel(), k_cbd), None
+
+    layout = plan_microstructure(shape, voxel_size_um, params, seed, am_threshold, cbd_threshold)
+    f1, f2, lab, cav, sample = (kept.pop(k) for k in ("f1", "f2", "lab", "cav", "sample"))
+    phase, counts = _assemble(f1, f2, lab, cav, sample, np.float32(layout.t_am),
+                              np.float32(layout.t_cbd))
+    del f1, f2
+    n = layout.particles.radii.size
+    present = K.label_stats(lab, n)[0][1:] > 0
+    layout = layout.with_labels(present)
+    _remap(lab, layout.lut)
+    return Microstructure(phase, lab, sample, cav, float(counts[3] / layout.n_sample),
+                          float(counts[2] / layout.n_sample), layout.particle_diameters_um, layout.vox)
+
+
+@dataclass(frozen=True)
+class MicrostructureLayout:
+    """A phantom described without its voxels: particles, cavities and thresholds.
+
+    Built by :func:`plan_microstructure`; :meth:`box` evaluates the phase map, labels
+    and cavities of any box of the grid, identical to the same box of the phantom of
+    :func:`generate_microstructure` with the same seed. This is what lets a phantom that
+    does not fit in memory be built slab by slab and particle by particle.
+    """
+
+    shape: tuple
+    vox: float
+    params: MicrostructureParams
+    reach: float
+    particles: _Particles
+    cavities: tuple
+    n_sample: int
+    t_am: float = math.nan
+    cbd_noise: np.ndarray | None = None
+    cbd_step: float = 1.0
+    t_cbd: float = math.nan
+    lut: np.ndarray | None = None
+
+    def fields(self, origin, shape):
+        """Radial distances f1, f2, owner label, cavity and sample masks of a box."""
+        p = self.particles
+        f1, f2, lab = K.rasterize_particles(
+            tuple(shape), self.vox, p.centers, p.mats, p.hax, p.hcoef, _HARMONIC_DEGREES,
+            p.rbound, p.axes.min(axis=1), np.float32(-self.reach), tuple(origin))
+        cav = K.carve_cavities(lab, f1, self.vox, *self.cavities, tuple(origin))
+        return f1, f2, lab, cav, _sample_mask(self.shape, self.vox, self.params, origin, shape)
+
+    def cbd_score(self, f1, f2, sample, origin):
+        """Overwrite ``f2`` of a box with the CBD priority of its pore voxels."""
+        _cbd_score(f1, f2, sample, np.float32(self.t_am), self.cbd_noise, self.cbd_step, 0.5,
+                   0.3 * self.reach, tuple(origin))
+
+    def with_labels(self, present) -> "MicrostructureLayout":
+        """The layout with the particles that own AM voxels numbered 1..n."""
+        lut = np.zeros(present.size + 1, np.int32)
+        lut[1:][present] = np.arange(1, present.sum() + 1, dtype=np.int32)
+        return dataclasses.replace(self, lut=lut)
+
+    @property
+    def particle_diameters_um(self) -> np.ndarray:
+        # the offset t_am moves every surface outward by -t_am (radial signed distance)
+        return np.maximum(2 * (self.particles.radii[self.lut[1:] > 0] - self.t_am), 0.0)
+
+    def box(self, origin, shape):
+        """(phase, labels, cavity mask) of the box of ``shape`` starting at ``origin``,
+        and the voxel counts per phase code in it."""
+        f1, f2, lab, cav, sample = self.fields(origin, shape)
+        self.cbd_score(f1, f2, sample, origin)
+        phase, counts = _assemble(f1, f2, lab, cav, sample, np.float32(self.t_am),
+                                  np.float32(self.t_cbd))
+        del f1, f2
+        _remap(lab, self.lut)
+        return phase, lab, cav, counts
+
+
+def plan_microstructure(shape, voxel_size_um, params, seed, am_threshold, cbd_threshold):
+    """Pack the particles and fix the AM and CBD thresholds.
+
+    ``am_threshold(layout, k)`` returns the k-th largest radial distance f1 in the
+    sample; ``cbd_threshold(layout, k)`` the k-th largest CBD score (the layout then has
+    its noise and ``t_am``) and, optionally, the particles that own AM voxels. How they
+    visit the grid (whole, or slab by slab) is theirs to choose.
+    """
     shape = _check_shape(shape)
     if not isinstance(voxel_size_um, (int, float)) or not 0 < voxel_size_um < 1e3:
         raise ValueError(f"voxel_size_um must be a positive number, got {voxel_size_um!r}")
@@ -296,18 +392,14 @@ def generate_microstructure(shape, voxel_size_um, params=MicrostructureParams(),
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     vox = float(voxel_size_um)
     reach = max(params.cbd_reach_um, 2 * vox)
-    sample = _sample_mask(shape, vox, params)
-    n_sample = int(np.count_nonzero(sample))
+    n_sample = _sample_count(shape, vox, params)
     crack_frac = params.cracks_per_particle * 1.5 * max(params.crack_width_um, vox) / params.d50_um
     fill = params.am_fraction * _OVERLAP_LOSS / (1 - params.internal_pore_fraction - crack_frac)
     for _attempt in range(4):
         parts = _pack(shape, vox, params, rng, reach, fill)
-        f1, f2, lab = K.rasterize_particles(
-            shape, vox, parts.centers, parts.mats, parts.hax, parts.hcoef, _HARMONIC_DEGREES,
-            parts.rbound, parts.axes.min(axis=1), np.float32(-reach))
-        cav = K.carve_cavities(lab, f1, vox, *_cavities(parts, vox, params, rng))
-        k_am = int(round(params.am_fraction * n_sample))
-        t_am = K.kth_largest(f1.ravel(), sample.ravel(), k_am)
+        layout = MicrostructureLayout(shape, vox, params, reach, parts,
+                                      _cavities(parts, vox, params, rng), n_sample)
+        t_am = am_threshold(layout, int(round(params.am_fraction * n_sample)))
         if t_am > -0.7 * reach:
             break
         # too few particles to reach the target without growing them beyond the reach
@@ -315,25 +407,22 @@ def generate_microstructure(shape, voxel_size_um, params=MicrostructureParams(),
     else:
         raise RuntimeError("could not pack enough particles to reach am_fraction")
     noise, step = K.coarse_noise(shape, 0.5 * params.cbd_patch_um / vox, rng)
-    _cbd_score(f1, f2, sample, np.float32(t_am), noise, step, 0.5, 0.3 * reach)
-    k_cbd = int(round(params.cbd_fraction * n_sample))
-    t_cbd = K.kth_largest(f2.ravel(), sample.ravel(), k_cbd)
-    phase, counts = _assemble(f1, f2, lab, cav, sample, np.float32(t_am), np.float32(t_cbd))
-    del f1, f2
-    present = K.label_stats(lab, parts.radii.size)[0][1:] > 0
-    lut = np.zeros(parts.radii.size + 1, np.int32)
-    lut[1:][present] = np.arange(1, present.sum() + 1, dtype=np.int32)
-    _remap(lab, lut)
-    # the offset t_am moves every surface outward by -t_am (radial signed distance)
-    diam = np.maximum(2 * (parts.radii[present] - t_am), 0.0)
-    return Microstructure(phase, lab, sample, cav, float(counts[3] / n_sample),
-                          float(counts[2] / n_sample), diam, vox)
+    layout = dataclasses.replace(layout, t_am=float(t_am), cbd_noise=noise, cbd_step=step)
+    t_cbd, present = cbd_threshold(layout, int(round(params.cbd_fraction * n_sample)))
+    layout = dataclasses.replace(layout, t_cbd=float(t_cbd))
+    return layout if present is None else layout.with_labels(present)
 
 
-def _sample_mask(shape, vox, p: MicrostructureParams) -> np.ndarray:
+def _sample_mask(shape, vox, p: MicrostructureParams, origin=(0, 0, 0), box=None) -> np.ndarray:
+    """The sample region in the box of ``box`` voxels from ``origin`` (default: whole grid)."""
+    box = tuple(shape if box is None else box)
     if p.geometry == "plate":
-        return np.ones(shape, bool)
-    yy = (np.arange(shape[1]) - 0.5 * (shape[1] - 1)) * vox
-    xx = (np.arange(shape[2]) - 0.5 * (shape[2] - 1)) * vox
+        return np.ones(box, bool)
+    yy = (np.arange(origin[1], origin[1] + box[1]) - 0.5 * (shape[1] - 1)) * vox
+    xx = (np.arange(origin[2], origin[2] + box[2]) - 0.5 * (shape[2] - 1)) * vox
     disk = np.hypot(yy[:, None], xx[None, :]) <= _disk_radius_um(shape, vox, p)
-    return np.ascontiguousarray(np.broadcast_to(disk, shape))
+    return np.ascontiguousarray(np.broadcast_to(disk, box))
+
+
+def _sample_count(shape, vox, p: MicrostructureParams) -> int:
+    return shape[0] * int(np.count_nonzero(_sample_mask((1,) + tuple(shape[1:]), vox, p)))

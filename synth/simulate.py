@@ -8,7 +8,9 @@ fine phantom grid) and ``scenario.toml`` (the resolved scenario).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from .lithium import lithium_field
 from .materials import reference_spectra_raw
 from .microstructure import generate_microstructure
 from .projector import check_backend
+from .tiled import DEFAULT_SLAB_BYTES, build_truth
 from .xanes import XanesModel, XanesSpectrum, default_spectra, load_reference_csv, normalize_spectrum
 
 #: Peak memory of building the phantom, per fine voxel (measured: 2.41 GB peak RSS
@@ -35,6 +38,8 @@ from .xanes import XanesModel, XanesSpectrum, default_spectra, load_reference_cs
 #: and what stays while it is imaged (counted, not measured: phase 1 B + Li 4 B + 1 B slack).
 PHANTOM_BYTES_PER_VOXEL = 18
 IMAGED_BYTES_PER_VOXEL = 6
+
+PHANTOM_MODES = ("auto", "whole", "tiled")
 
 #: Energies of the written reference spectra: the beamline's pre-run XANES scan.
 REFERENCE_GRID_KEV = np.round(np.arange(8.250, 8.6001, 0.0005), 4)
@@ -76,20 +81,33 @@ def phantom_shape(scenario: Scenario) -> tuple[int, int, int]:
     return (acq.detector_rows * ss, acq.detector_cols * ss, acq.detector_cols * ss)
 
 
-def memory_needed(scenario: Scenario, band_bytes: int = DEFAULT_BAND_BYTES) -> int:
-    """Bytes `simulate` needs at its peak: building the phantom (whole), or imaging it a band at a time.
+def memory_needed(scenario: Scenario, band_bytes: int = DEFAULT_BAND_BYTES, *,
+                  phantom: str = "whole", phantom_bytes: int = DEFAULT_SLAB_BYTES) -> int:
+    """Bytes `simulate` needs at its peak.
+
+    ``phantom="whole"``: building the phantom in memory, or imaging it a band at a
+    time. ``"tiled"``: one slab of ``phantom_bytes``, or imaging one band with its
+    slab of the phantom read from ``truth.h5`` (twice: a deformed energy's copy);
+    the largest particle's box, known only once the particles are packed, is
+    checked then.
 
     Examples
     --------
     >>> round(memory_needed(Scenario.preset("paper")) / 1e9)
     667
+    >>> round(memory_needed(Scenario.preset("paper"), phantom="tiled") / 1e9, 1)
+    4.1
     """
     acq = scenario.acquisition
-    z, _, x = phantom_shape(scenario)
-    n = float(np.prod(phantom_shape(scenario), dtype=float))
+    z, y, x = phantom_shape(scenario)
+    n = float(z) * y * x
     # a band is never more than the optical depths of the whole scan
     whole = 4.0 * len(acq.energies_kev) * projection_angles(acq).size * z * fine_detector_size(acq, x)
-    return int(max(PHANTOM_BYTES_PER_VOXEL * n, IMAGED_BYTES_PER_VOXEL * n + min(band_bytes, whole)))
+    band = min(band_bytes, whole)
+    if phantom == "tiled":
+        fine_rows = band / whole * z + 4 * acq.supersample  # the band's rows and their margins
+        return int(max(phantom_bytes, band + 2 * IMAGED_BYTES_PER_VOXEL * fine_rows * y * x))
+    return int(max(PHANTOM_BYTES_PER_VOXEL * n, IMAGED_BYTES_PER_VOXEL * n + band))
 
 
 def _available_memory() -> int | None:
@@ -112,21 +130,43 @@ def _available_memory() -> int | None:
     return min(found) if found else None
 
 
-def _check_memory(scenario: Scenario, band_bytes: int = DEFAULT_BAND_BYTES) -> None:
-    """Raise ValueError, before any work, when the phantom cannot fit in the available memory."""
-    need, have = memory_needed(scenario, band_bytes), _available_memory()
-    if have is not None and need > have:
+def _phantom_mode(scenario: Scenario, phantom: str, band_bytes: int, phantom_bytes: int,
+                  check_memory: bool) -> str:
+    """"whole" or "tiled"; raise ValueError, before any work, when the chosen way cannot fit."""
+    if phantom not in PHANTOM_MODES:
+        raise ValueError(f"phantom must be one of {PHANTOM_MODES}, got {phantom!r}")
+    have = _available_memory()
+    if phantom == "auto":
+        fits = have is None or memory_needed(scenario, band_bytes) <= have
+        phantom = "whole" if fits else "tiled"
+    need = memory_needed(scenario, band_bytes, phantom=phantom, phantom_bytes=phantom_bytes)
+    if check_memory and have is not None and need > have:
         z, y, x = phantom_shape(scenario)
+        hint = ("--phantom tiled builds it slab by slab" if phantom == "whole"
+                else "lower --band-memory-mb or --phantom-memory-mb")
         raise ValueError(
             f"scenario {scenario.name!r}: the phantom ({z} x {y} x {x} fine voxels) needs about "
-            f"{need / 1e9:.1f} GB of memory, {have / 1e9:.1f} GB is available; reduce "
-            f"acquisition.detector_rows, detector_cols or supersample (or pass check_memory=False, "
-            f"--no-memory-check, to try anyway)")
+            f"{need / 1e9:.1f} GB of memory built {phantom}, {have / 1e9:.1f} GB is available; "
+            f"{hint}, or reduce acquisition.detector_rows, detector_cols or supersample (or pass "
+            f"check_memory=False, --no-memory-check, to try anyway)")
+    return phantom
+
+
+def _check_scratch_disk(scenario: Scenario, out_dir: Path) -> None:
+    """The tiled build keeps the Li field uncompressed on disk until it is copied into truth.h5."""
+    need = 4.0 * np.prod(phantom_shape(scenario), dtype=float)
+    where = next(p for p in (out_dir, *out_dir.resolve().parents) if p.exists())
+    free = shutil.disk_usage(where).free
+    if need > free:
+        raise ValueError(f"scenario {scenario.name!r}: the tiled phantom needs {need / 1e9:.1f} GB of "
+                         f"scratch disk in {out_dir} (its Li field, uncompressed) besides the files, "
+                         f"{free / 1e9:.1f} GB is free")
 
 
 def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
              band_bytes: int = DEFAULT_BAND_BYTES, backend: str = "numba",
-             check_memory: bool = True) -> SimulationResult:
+             check_memory: bool = True, phantom: str = "auto",
+             phantom_bytes: int = DEFAULT_SLAB_BYTES) -> SimulationResult:
     """Build the ground truth and image it at every energy.
 
     Parameters
@@ -149,7 +189,16 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
         change of the mean can change how many numbers a draw consumes.
     check_memory : bool
         Refuse, before any work, a scenario whose phantom would not fit in the
-        available memory (`memory_needed`): the phantom is built whole.
+        available memory (`memory_needed`); with ``phantom="tiled"``, also a
+        phantom whose largest particle's box would not, right after the packing.
+    phantom : {"auto", "whole", "tiled"}
+        Build the ground truth in memory (``whole``, fastest), or slab by slab
+        and particle by particle into ``truth.h5`` (``tiled``, :mod:`synth.tiled`:
+        several times slower, memory bounded by a slab and the largest
+        particle), imaging it from there. Both give the same files. ``auto``:
+        whole when it fits in the available memory.
+    phantom_bytes : int
+        Working memory of a slab of the tiled build; sets the slab size only.
 
     Returns
     -------
@@ -163,9 +212,10 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
     """
     t0 = time.perf_counter()
     check_backend(backend)
-    if check_memory:
-        _check_memory(scenario, band_bytes)
+    mode = _phantom_mode(scenario, phantom, band_bytes, phantom_bytes, check_memory)
     out_dir = Path(out_dir)
+    if mode == "tiled" and check_memory:
+        _check_scratch_disk(scenario, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     acq = scenario.acquisition
     seeds = np.random.SeedSequence(scenario.seed).spawn(5)
@@ -173,20 +223,30 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
     shape = phantom_shape(scenario)
 
     stages = tqdm(total=3, desc=f"simulate {scenario.name}", unit="stage", disable=not progress)
-    stages.set_postfix_str("microstructure")
-    micro = generate_microstructure(shape, v, scenario.sample, seed=_int(seeds[0]))
-    stages.update()
-    stages.set_postfix_str("lithium")
-    lith = lithium_field(micro.phase, micro.labels, v, scenario.lithium, seed=_int(seeds[1]),
-                         internal_pores=micro.cavity_mask,
-                         particle_diameters_um=micro.particle_diameters_um)
-    stages.update()
-
+    truth_path = out_dir / "truth.h5"
+    if mode == "tiled":
+        stages.set_postfix_str("phantom, tiled")
+        truth = build_truth(truth_path, shape, v, scenario.sample, scenario.lithium,
+                            sample_seed=_int(seeds[0]), lithium_seed=_int(seeds[1]),
+                            slab_bytes=phantom_bytes, attrs=_truth_attrs(shape, v, scenario),
+                            progress=progress,
+                            box_bytes_limit=_available_memory() if check_memory else None)
+        am_fraction, n_particles = truth.am_fraction, truth.n_particles
+        stages.update(2)
+    else:
+        stages.set_postfix_str("microstructure")
+        micro = generate_microstructure(shape, v, scenario.sample, seed=_int(seeds[0]))
+        stages.update()
+        stages.set_postfix_str("lithium")
+        lith = lithium_field(micro.phase, micro.labels, v, scenario.lithium, seed=_int(seeds[1]),
+                             internal_pores=micro.cavity_mask,
+                             particle_diameters_um=micro.particle_diameters_um)
+        stages.update()
+        _write_truth(truth_path, micro, lith, v, scenario)
+        am_fraction, n_particles = float(micro.am_fraction), int(micro.labels.max())
+        phase, li = micro.phase, lith.li
+        del micro, lith  # imaging needs phase and Li only: labels, masks and depths go (1.5 GB at default)
     model = xanes_model(scenario)
-    truth_path = _write_truth(out_dir / "truth.h5", micro, lith, v, scenario)
-    am_fraction, n_particles = float(micro.am_fraction), int(micro.labels.max())
-    phase, li = micro.phase, lith.li
-    del micro, lith  # imaging needs phase and Li only: labels, masks and depths go (1.5 GB at default)
     refs_path = _write_references(out_dir / "references.csv", model)
 
     stages.set_postfix_str("imaging")
@@ -196,10 +256,14 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
     exposure = Exposure(acq, energy_geometries(acq, rng=np.random.default_rng(seeds[2])),
                         projection_angles(acq), seeds[4], field)
     paths = [out_dir / f"scan_{g.energy_kev * 1000:.0f}eV.h5" for g in exposure.geometries]
-    scan_paths = write_scans(phase, li, model, exposure, paths, voxel_um=v,
-                             n_nodes=scenario.spectra.nodes, band_bytes=band_bytes,
-                             progress=progress, backend=backend, simulator=f"trixanes {__version__}",
-                             scenario=scenario.name)
+    with contextlib.ExitStack() as stack:
+        if mode == "tiled":  # image the phantom from the truth file, a slab per band
+            f = stack.enter_context(h5py.File(truth_path, "r"))
+            phase, li = f["phase"], f["li"]
+        scan_paths = write_scans(phase, li, model, exposure, paths, voxel_um=v,
+                                 n_nodes=scenario.spectra.nodes, band_bytes=band_bytes,
+                                 progress=progress, backend=backend,
+                                 simulator=f"trixanes {__version__}", scenario=scenario.name)
     stages.update()
     stages.close()
     scen_path = scenario.write_toml(out_dir / "scenario.toml")
@@ -222,15 +286,14 @@ def _write_truth(path: Path, micro, lith, v: float, scenario: Scenario) -> Path:
             f.create_dataset("phase", data=np.asarray(micro.phase, np.uint8), **kw)
             f.create_dataset("labels", data=np.asarray(micro.labels, np.int32), **kw)
             f["phase"].attrs["codes"] = "0 void, 1 electrolyte pore, 2 CBD, 3 active material"
-            f.attrs.update(
-                voxel_size_um=v,
-                origin_um=[-(n / 2) * v for n in shape],
-                x_pristine=scenario.lithium.x_pristine,
-                x_charged=scenario.lithium.x_charged,
-                am_fraction=float(micro.am_fraction),
-                scenario=scenario.to_toml(),
-            )
+            f.attrs.update(_truth_attrs(shape, v, scenario), am_fraction=float(micro.am_fraction))
     return path
+
+
+def _truth_attrs(shape, v: float, scenario: Scenario) -> dict:
+    return dict(voxel_size_um=v, origin_um=[-(n / 2) * v for n in shape],
+                x_pristine=scenario.lithium.x_pristine, x_charged=scenario.lithium.x_charged,
+                scenario=scenario.to_toml())
 
 
 def _write_references(path: Path, model: XanesModel) -> Path:

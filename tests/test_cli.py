@@ -40,10 +40,13 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path):
     bad.write_text("[acquisition]\npixel_size_um = -1.0\n")
     r = runner.invoke(app, ["simulate", "--config", str(bad), "--out", str(tmp_path / "s")])
     assert r.exit_code == 2 and "acquisition.pixel_size_um" in r.output
-    # the paper preset's phantom (3334³ fine voxels) fits no machine this runs on: refused up front
-    r = runner.invoke(app, ["simulate", "--preset", "paper", "--out", str(tmp_path / "p")])
+    # the paper preset's phantom (3334³ fine voxels) fits no machine this runs on whole: refused up front
+    r = runner.invoke(app, ["simulate", "--preset", "paper", "--phantom", "whole",
+                            "--out", str(tmp_path / "p")])
     assert r.exit_code == 2 and "Traceback" not in r.output
-    assert "phantom (3334 x 3334 x 3334 fine voxels) needs about 667" in " ".join(r.output.split())
+    said = " ".join(r.output.split())
+    assert "phantom (3334 x 3334 x 3334 fine voxels) needs about 667" in said
+    assert "--phantom tiled" in said
     assert not (tmp_path / "p").exists()
 
 

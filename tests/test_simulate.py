@@ -147,9 +147,34 @@ def test_memory_estimate_follows_the_phantom_and_refuses_before_any_work(tmp_pat
     assert sim.memory_needed(small, band_bytes=10**12) == 18 * n
     wide = small.replace(acquisition={"n_projections": 3000})  # 0.46 GB of optical depths
     assert sim.memory_needed(wide, band_bytes=10**12) > 6 * n + 4e8
-    monkeypatch.setattr(sim, "_available_memory", lambda: 10 * n)
-    with pytest.raises(ValueError, match="tiny.*needs about"):
-        simulate(small, tmp_path / "refused", progress=False)
+    # tiled: one slab, or one band of the scan with its slab of the phantom
+    tiled = sim.memory_needed(small, band_bytes=0, phantom="tiled", phantom_bytes=10**6)
+    assert 10**6 <= tiled < sim.memory_needed(small, band_bytes=0) / 10
+    mode = sim._phantom_mode
+    monkeypatch.setattr(sim, "_available_memory", lambda: 10 * n)  # too little for the whole phantom
+    assert mode(small, "auto", 0, 10**6, True) == "tiled"
+    with pytest.raises(ValueError, match="tiny.*needs about.*built whole.*--phantom tiled"):
+        mode(small, "whole", 0, 10**6, True)
+    assert mode(small, "whole", 0, 10**6, False) == "whole"  # --no-memory-check
+    with pytest.raises(ValueError, match="tiny.*needs about.*built tiled"):
+        simulate(small, tmp_path / "refused", progress=False, phantom_bytes=20 * n)
     assert not (tmp_path / "refused").exists()
+    with pytest.raises(ValueError, match="phantom must be one of"):
+        mode(small, "lazy", 0, 10**6, True)
     monkeypatch.setattr(sim, "_available_memory", lambda: None)  # unknown: no check
-    sim._check_memory(Scenario.preset("paper"))
+    assert mode(Scenario.preset("paper"), "auto", 0, 10**6, True) == "whole"
+
+
+def test_tiled_phantom_writes_the_same_files(tmp_path):
+    # noisy, drifting and deforming: the deformed energies read their slabs from truth.h5
+    sc = Scenario.preset("tiny").replace(acquisition={"deformation_um": 0.3})
+    whole = simulate(sc, tmp_path / "whole", progress=False, phantom="whole")
+    tiled = simulate(sc, tmp_path / "tiled", progress=False, phantom="tiled",
+                     phantom_bytes=2 * 26 * 128 * 128, band_bytes=1)  # 2-row slabs, 1-row bands
+    for a, b in zip(whole.scan_paths + (whole.truth_path,), tiled.scan_paths + (tiled.truth_path,)):
+        assert _digest(a) == _digest(b), b.name
+    assert (tiled.am_fraction, tiled.n_particles) == (whole.am_fraction, whole.n_particles)
+    assert not list((tmp_path / "tiled").glob(".*"))  # the scratch file is gone
+    with h5py.File(whole.truth_path) as f, h5py.File(tiled.truth_path) as g:
+        assert dict(f.attrs).keys() == dict(g.attrs).keys()
+        assert f.attrs["am_fraction"] == g.attrs["am_fraction"]

@@ -38,6 +38,13 @@ def simulate(
         "numba", help="Projector: numba (CPU threads), or cupy: project on a CUDA GPU (needs CuPy); "
                       "the files then differ from numba's at float32 rounding (with photon noise, "
                       "the draws may differ: another, equally likely noise realization)."),
+    phantom: str = typer.Option(
+        "auto", help="Build the ground truth whole in memory (fastest), or tiled: slab by slab and "
+                     "particle by particle into truth.h5, for phantoms beyond memory (same files, "
+                     "several times slower). auto: whole when it fits the free memory."),
+    phantom_memory_mb: float = typer.Option(
+        256.0, "--phantom-memory-mb", min=1.0,
+        help="Working memory of one slab of the tiled phantom. Never changes the files."),
     no_memory_check: bool = typer.Option(
         False, "--no-memory-check", help="Try even when the phantom looks too big for the free memory."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
@@ -51,7 +58,8 @@ def simulate(
         if seed is not None:
             sc = sc.replace(seed=seed)
         res = run(sc, out, progress=not quiet, band_bytes=int(band_memory_mb * 2**20), backend=backend,
-                  check_memory=not no_memory_check)
+                  check_memory=not no_memory_check, phantom=phantom,
+                  phantom_bytes=int(phantom_memory_mb * 2**20))
     except (ScenarioError, ValueError, OSError) as exc:
         _fail(exc)
     typer.echo(f"wrote {len(res.scan_paths)} scans, references and truth to {out} "

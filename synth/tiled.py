@@ -1,0 +1,273 @@
+"""Ground truth built slab by slab and particle by particle, for phantoms beyond memory.
+
+:func:`build_truth` writes ``truth.h5`` with the same Li field, phase map and labels
+as :func:`~synth.microstructure.generate_microstructure` followed by
+:func:`~synth.lithium.lithium_field` for the same seeds (bit for bit, tested), while
+holding only one slab of the grid or one particle's bounding box at a time:
+
+1. the particles are packed (a list, no voxels);
+2. the AM and CBD thresholds, exact k-th largest values over the whole sample, are
+   found in two passes over slabs each (a histogram of the leading 16 bits of the
+   float32 values, then the values of the one bin that holds the k-th);
+3. a pass writes the phase map and labels and sums every particle's voxels;
+4. every particle's Li is made in its own bounding box (the depth below its active
+   surface is an exact distance transform over the whole particle) and written into
+   an uncompressed scratch file, then copied into ``truth.h5``.
+
+The grid is rasterized five times (steps 2 and 3) plus once more in the particles'
+boxes, so this costs several times the in-memory build: it is what a phantom that
+does not fit in memory costs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+from tqdm.auto import tqdm
+
+from trixanes.atomic import atomic_path
+
+from . import _kernels as K
+from . import lithium as L
+from .microstructure import MicrostructureLayout, MicrostructureParams, plan_microstructure
+
+__all__ = ["TruthSummary", "build_truth", "kth_largest_in_slabs", "largest_box_bytes", "slab_rows"]
+
+#: Bytes per voxel of a slab while it is rasterized (f1, f2, labels, masks, keys).
+SLAB_BYTES_PER_VOXEL = 26
+#: Bytes per voxel of a particle's box while its Li is made (labels, masks, the
+#: float64 squared distances of the transform, depth and Li).
+BOX_BYTES_PER_VOXEL = 26
+DEFAULT_SLAB_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class TruthSummary:
+    """What :func:`build_truth` measured while writing ``truth.h5``."""
+
+    path: Path
+    am_fraction: float
+    cbd_fraction: float
+    n_particles: int
+    particle_diameters_um: np.ndarray
+    particle_progress: np.ndarray
+
+
+def largest_box_bytes(layout: MicrostructureLayout) -> int:
+    """Working memory of the largest particle box (from the particles' bounding radii)."""
+    edge = 2 * layout.particles.rbound.max() / layout.vox + 3 if layout.particles.radii.size else 0
+    return int(BOX_BYTES_PER_VOXEL * min(edge, layout.shape[1]) ** 2 * min(edge, layout.shape[0]))
+
+
+def slab_rows(shape, slab_bytes: int) -> int:
+    """Rows of the grid per slab for a working memory of ``slab_bytes``."""
+    return int(np.clip(slab_bytes // (SLAB_BYTES_PER_VOXEL * shape[1] * shape[2]), 1, shape[0]))
+
+
+def build_truth(path, shape, voxel_size_um: float, sample: MicrostructureParams,
+                lithium: L.LithiumParams, *, sample_seed, lithium_seed,
+                slab_bytes: int = DEFAULT_SLAB_BYTES, attrs=None, progress: bool = False,
+                box_bytes_limit: int | None = None) -> TruthSummary:
+    """Write the ground truth of a phantom into ``path`` without holding it in memory.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``truth.h5`` to write (atomically): ``li``, ``phase``, ``labels``.
+    shape : tuple of int
+        (z, y, x) fine grid.
+    voxel_size_um : float
+        Fine voxel edge, µm.
+    sample, lithium : MicrostructureParams, LithiumParams
+        The scenario's sections.
+    sample_seed, lithium_seed : int
+        Seeds of the microstructure and of the Li field (as in ``simulate``).
+    slab_bytes : int
+        Working memory of a slab pass; sets the slab size, never the result.
+    attrs : dict, optional
+        Root attributes of the file (``am_fraction`` is added).
+    progress : bool
+        Show bars over the passes and the particles.
+    box_bytes_limit : int, optional
+        Refuse, right after the packing, a phantom whose largest particle box needs
+        more working memory than this (:func:`largest_box_bytes`).
+
+    Returns
+    -------
+    TruthSummary
+    """
+    rows = None
+    bar = tqdm(total=4, desc="phantom", unit="pass", disable=not progress)
+
+    def slabs(layout):
+        for z0 in range(0, layout.shape[0], rows):
+            z1 = min(layout.shape[0], z0 + rows)
+            yield (z0, 0, 0), (z1 - z0,) + tuple(layout.shape[1:])
+
+    def am_threshold(layout, k):
+        nonlocal rows
+        need = largest_box_bytes(layout)
+        if box_bytes_limit is not None and need > box_bytes_limit:
+            raise ValueError(
+                f"the largest particle's box needs about {need / 1e9:.1f} GB of working memory, "
+                f"more than the {box_bytes_limit / 1e9:.1f} GB available: reduce "
+                f"acquisition.supersample or sample.d50_um")
+        rows = slab_rows(layout.shape, slab_bytes)
+
+        def values():
+            for origin, box in slabs(layout):
+                f1, _, _, _, sample_mask = layout.fields(origin, box)
+                yield f1, sample_mask
+        t = kth_largest_in_slabs(values, k)
+        bar.update()
+        return t
+
+    def cbd_threshold(layout, k):
+        owned = np.zeros(layout.particles.radii.size + 1, np.int64)
+        calls = []
+
+        def values():
+            calls.append(None)
+            for origin, box in slabs(layout):
+                f1, f2, lab, _, sample_mask = layout.fields(origin, box)
+                if len(calls) == 1:  # the particles that keep AM voxels
+                    owned[:] += np.bincount(lab[sample_mask & (f1 >= np.float32(layout.t_am))],
+                                            minlength=owned.size)
+                layout.cbd_score(f1, f2, sample_mask, origin)
+                yield f2, sample_mask
+        t = kth_largest_in_slabs(values, k)
+        bar.update()
+        return t, owned[1:] > 0
+
+    layout = plan_microstructure(shape, voxel_size_um, sample, sample_seed, am_threshold,
+                                 cbd_threshold)
+    path = Path(path)
+    scratch = path.with_name(f".{path.name}.li-scratch.h5")
+    try:
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            kw = dict(compression="gzip", compression_opts=1, chunks=True)
+            ds_phase = f.create_dataset("phase", layout.shape, np.uint8, **kw)
+            ds_labels = f.create_dataset("labels", layout.shape, np.int32, **kw)
+            sums, counts = K.empty_label_sums(int(layout.lut.max())), np.zeros(4, np.int64)
+            for origin, box in slabs(layout):
+                phase, lab, _, c = layout.box(origin, box)
+                z0, z1 = origin[0], origin[0] + box[0]
+                ds_phase[z0:z1], ds_labels[z0:z1] = phase, lab
+                K.label_sums(lab, z0, *sums)
+                counts += c
+            bar.update()
+            with h5py.File(scratch, "w") as s:
+                li = s.create_dataset("li", layout.shape, np.float32, fillvalue=np.nan,
+                                      chunks=_box_chunks(layout.shape))
+                prog = _particle_lithium(layout, lithium, lithium_seed, sums, li, progress)
+                ds_li = f.create_dataset("li", layout.shape, np.float32, **kw)
+                for origin, box in slabs(layout):
+                    ds_li[origin[0]:origin[0] + box[0]] = li[origin[0]:origin[0] + box[0]]
+            bar.update()
+            f["phase"].attrs["codes"] = "0 void, 1 electrolyte pore, 2 CBD, 3 active material"
+            am = float(counts[3] / layout.n_sample)
+            f.attrs.update(dict(attrs or {}, am_fraction=am))
+    finally:
+        bar.close()
+        scratch.unlink(missing_ok=True)
+    return TruthSummary(path, am, float(counts[2] / layout.n_sample), int(layout.lut.max()),
+                        layout.particle_diameters_um, prog)
+
+
+def _box_chunks(shape):
+    return tuple(min(n, 64) for n in shape)
+
+
+def _particle_lithium(layout, p: L.LithiumParams, seed, sums, out, progress):
+    """Make every particle's Li in its bounding box and write it into ``out``."""
+    p.validate()
+    rng = np.random.default_rng(seed)
+    count, csum, lo, hi = sums
+    cen = csum / np.maximum(count, 1).reshape(-1, 1).astype(np.float64)
+    prog = L._progress(layout.shape, count, cen, layout.particle_diameters_um, p, rng)
+    noise, step = L.patch_noise(layout.shape, layout.vox, p, rng)
+    sharp = p.front == "sharp"
+    scale = p.front_width_um if sharp else p.diffusion_length_um
+    x_lo, x_hi = p.x_charged, p.x_pristine
+    x_shell, x_core = (x_hi, x_lo) if p.mode == "lithiation" else (x_lo, x_hi)
+    grid = np.asarray(layout.shape)
+    for lb in tqdm(range(1, count.size), desc="lithium", unit="particle", disable=not progress):
+        if count[lb] == 0:
+            continue
+        # one voxel of margin: a surface voxel's neighbours decide whether it faces a pore
+        b0, b1 = np.maximum(lo[lb] - 1, 0), np.minimum(hi[lb] + 2, grid)
+        phase, lab, cav, _ = layout.box(tuple(int(v) for v in b0), tuple(int(v) for v in b1 - b0))
+        codes = L._surface_codes(phase, cav)
+        del phase, cav
+        own = (lab == lb).view(np.uint8)
+        del lab
+        codes *= own
+        act = L._active_patches(codes, own, noise, step, p.active_surface_fraction, b0)
+        sources = np.zeros(own.shape, bool)
+        sources[act[:, 0], act[:, 1], act[:, 2]] = True
+        if p.pores_active:
+            sources |= (codes & 2).astype(bool)
+        del codes, act
+        ext = np.stack([np.full(3, np.iinfo(np.int64).max), lo[lb] - b0])
+        top = np.stack([np.full(3, -1), hi[lb] - b0])
+        depth = np.full(own.shape, np.inf, np.float32)
+        dmax = L._depth_per_particle(own, sources, ext, top, layout.vox, depth)
+        prog[lb - 1] = prog[lb - 1] if sources.any() else 0.0
+        del sources
+        mine = prog[lb - 1:lb]
+        front = L._solve_fronts(depth, own, dmax, mine, sharp, scale)
+        li = L._assign(depth, own, front, mine, sharp, scale, x_core, x_shell, x_lo, x_hi)
+        del depth
+        region = tuple(slice(int(a), int(b)) for a, b in zip(b0, b1))
+        block = out[region]
+        mask = own.view(bool)
+        block[mask] = li[mask]
+        out[region] = block
+    return prog
+
+
+def _float_keys(values: np.ndarray) -> np.ndarray:
+    """uint32 keys in the order of the float32 values (IEEE sign-magnitude flipped)."""
+    u = np.ascontiguousarray(values, np.float32).view(np.uint32)
+    return np.where(u & np.uint32(0x80000000), ~u, u | np.uint32(0x80000000))
+
+
+def kth_largest_in_slabs(slabs, k: int) -> np.float32:
+    """Exact k-th largest finite value of ``values[mask]`` over slabs, in two passes.
+
+    ``slabs()`` yields ``(values, mask)`` pairs (float32 and bool arrays) and is
+    called twice; the result is that of ``_kernels.kth_largest`` on all the slabs
+    at once: +inf for k <= 0 or no finite value, the smallest finite value when k
+    exceeds their count.
+
+    Examples
+    --------
+    >>> v = np.array([3, 1, 2, 5], np.float32)
+    >>> float(kth_largest_in_slabs(lambda: iter([(v[:2], v[:2] > 0), (v[2:], v[2:] > 0)]), 2))
+    3.0
+    """
+    hist = np.zeros(1 << 16, np.int64)
+    n, smallest = 0, np.float32(np.inf)
+    for values, mask in slabs():
+        v = values[mask & np.isfinite(values)]
+        if v.size:
+            n += v.size
+            smallest = min(smallest, v.min())
+            hist += np.bincount(_float_keys(v) >> 16, minlength=hist.size)
+    if k <= 0 or n == 0:
+        return np.float32(np.inf)
+    if k >= n:
+        return np.float32(smallest)
+    above = np.cumsum(hist[::-1])  # values in this bin and every higher one
+    top = int(np.searchsorted(above, k))
+    acc = int(above[top - 1]) if top else 0
+    prefix = hist.size - 1 - top
+    found = []
+    for values, mask in slabs():
+        v = values[mask & np.isfinite(values)]
+        found.append(v[(_float_keys(v) >> 16) == prefix])
+    found = np.sort(np.concatenate(found))
+    return np.float32(found[found.size - (k - acc)])
