@@ -12,6 +12,10 @@ patchy coating on surfaces. Internal pores and thin planar cracks are carved fro
 parent particle before the AM threshold is chosen, so they do not change the AM
 fraction.
 
+The particles are packed once (:mod:`synth.packing`); a :class:`MicrostructureLayout`
+holds them with the two thresholds and evaluates any box of the grid, so that
+:mod:`synth.tiled` can build a phantom beyond memory slab by slab.
+
 Phase codes follow CONTRIBUTING: 0 void, 1 electrolyte pore (internal pores too),
 2 CBD, 3 active material.
 """
@@ -24,14 +28,15 @@ from dataclasses import dataclass, fields
 
 import numba
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from synth import _kernels as K
+
+from .packing import (HARMONIC_DEGREES, Particles, pack_particles, place_cavities, sample_count,
+                      sample_mask)
 
 __all__ = ["MicrostructureParams", "Microstructure", "MicrostructureLayout",
            "generate_microstructure", "plan_microstructure"]
 
-_HARMONIC_DEGREES = np.array([3, 3, 4], np.int64)
 # Ratio (sum of particle volumes) / (union volume) after overlap removal, measured on
 # packings of this generator; the AM threshold absorbs the remaining mismatch.
 _OVERLAP_LOSS = 1.06
@@ -111,90 +116,6 @@ class Microstructure:
     cbd_fraction: float
     particle_diameters_um: np.ndarray
     voxel_size_um: float
-
-
-@dataclass(frozen=True)
-class _Particles:
-    centers: np.ndarray  # (n, 3) um, grid coordinates (voxel i at i * voxel size)
-    radii: np.ndarray  # (n,) volume-equivalent radius, um
-    rot: np.ndarray  # (n, 3, 3) columns = principal axes
-    axes: np.ndarray  # (n, 3) semi-axes, um
-    mats: np.ndarray  # (n, 3, 3) physical offset -> unit-ball coordinates
-    hax: np.ndarray
-    hcoef: np.ndarray
-    rbound: np.ndarray  # bounding radius incl. the CBD reach, um
-
-
-def _sample_diameters(rng, p: MicrostructureParams, n: int, dmin: float) -> np.ndarray:
-    d = p.d50_um * np.exp(p.size_spread * rng.standard_normal(n))
-    # bounded tails keep the bounding boxes (and the cost) finite
-    return np.clip(d, max(dmin, p.d50_um * math.exp(-3 * p.size_spread)),
-                   p.d50_um * math.exp(3 * p.size_spread))
-
-
-def _pack(shape, vox, p: MicrostructureParams, rng, reach, fill_factor) -> _Particles:
-    grid = np.asarray(shape, float) * vox
-    hmax = min(0.5, 1.1 * p.asphericity)
-    margin = 0.5 * p.d50_um * math.exp(3 * p.size_spread + 2 * p.asphericity) * (1 + hmax) + reach
-    box = grid + 2 * margin
-    target = fill_factor * np.prod(box)
-    d50_vol = math.pi / 6 * p.d50_um**3
-    diam = _sample_diameters(rng, p, int(target / d50_vol * 1.5) + 8, 4 * vox)
-    ncum = np.searchsorted(np.cumsum(math.pi / 6 * diam**3), target) + 1
-    rad = 0.5 * diam[:ncum]
-    pos = rng.uniform(0, 1, (ncum, 3)) * box
-    K.relax_packing(pos, rad, box, 1.0 - p.overlap, 300, 0.03)
-    centers = pos - margin
-    n = rad.shape[0]
-    rot = Rotation.random(n, random_state=rng).as_matrix()
-    g = rng.standard_normal((n, 3))
-    g = np.clip(g - g.mean(axis=1, keepdims=True), -2.0, 2.0)
-    axes = rad[:, None] * np.exp(p.asphericity * g)
-    mats = np.einsum("ni,nji->nij", 1.0 / axes, rot)
-    hax = rng.standard_normal((n, _HARMONIC_DEGREES.size, 3))
-    hax /= np.linalg.norm(hax, axis=2, keepdims=True)
-    hcoef = 0.35 * p.asphericity * rng.standard_normal((n, _HARMONIC_DEGREES.size))
-    hsum = np.abs(hcoef).sum(axis=1, keepdims=True)
-    hcoef *= np.minimum(1.0, hmax / np.maximum(hsum, 1e-12))
-    rbound = axes.max(axis=1) * (1 + np.abs(hcoef).sum(axis=1)) + reach
-    keep = np.all((centers + rbound[:, None] >= 0) & (centers - rbound[:, None] <= grid), axis=1)
-    if p.geometry == "disk":
-        keep &= _radial_um(centers, shape, vox) <= _disk_radius_um(shape, vox, p) + rbound
-    return _Particles(centers[keep], rad[keep], rot[keep], axes[keep], mats[keep],
-                      hax[keep], hcoef[keep], rbound[keep])
-
-
-def _disk_radius_um(shape, vox, p) -> float:
-    return 0.5 * p.disk_diameter_fraction * min(shape[1], shape[2]) * vox
-
-
-def _radial_um(points_um, shape, vox):
-    cy, cx = 0.5 * (shape[1] - 1) * vox, 0.5 * (shape[2] - 1) * vox
-    return np.hypot(points_um[:, 1] - cy, points_um[:, 2] - cx)
-
-
-def _cavities(parts: _Particles, vox, p: MicrostructureParams, rng):
-    """Spherical internal pores and disc cracks in particle coordinates -> grid."""
-    n = parts.radii.size
-    rp = max(0.5 * p.pore_diameter_um, 0.75 * vox)
-    vol = 4 / 3 * math.pi * parts.radii**3
-    npores = rng.poisson(p.internal_pore_fraction * vol / (4 / 3 * math.pi * rp**3 * 1.1))
-    ncracks = rng.poisson(p.cracks_per_particle, n)
-    par = np.concatenate([np.repeat(np.arange(n), npores), np.repeat(np.arange(n), ncracks)])
-    kind = np.concatenate([np.zeros(npores.sum(), np.int64), np.ones(ncracks.sum(), np.int64)])
-    u = rng.standard_normal((par.size, 3))
-    u /= np.linalg.norm(u, axis=1, keepdims=True)
-    depth = np.where(kind == 0, 0.65, 0.3) * rng.uniform(0, 1, par.size) ** (1 / 3)
-    local = parts.axes[par] * u * depth[:, None]
-    centers = parts.centers[par] + np.einsum("nij,nj->ni", parts.rot[par], local)
-    normals = rng.standard_normal((par.size, 3))
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
-    radius = np.where(kind == 0, rp * rng.uniform(0.75, 1.25, par.size),
-                      parts.radii[par] * rng.uniform(0.4, 0.9, par.size))
-    # a crack narrower than a voxel is drawn as a digital plane that still separates
-    half_width = np.where(kind == 0, 0.0, np.maximum(0.5 * p.crack_width_um,
-                                                     0.5 * vox * np.abs(normals).sum(axis=1)))
-    return kind, par + 1, centers, normals, radius, half_width
 
 
 @numba.njit(parallel=True, cache=True)
@@ -329,7 +250,7 @@ class MicrostructureLayout:
     vox: float
     params: MicrostructureParams
     reach: float
-    particles: _Particles
+    particles: Particles
     cavities: tuple
     n_sample: int
     t_am: float = math.nan
@@ -342,10 +263,10 @@ class MicrostructureLayout:
         """Radial distances f1, f2, owner label, cavity and sample masks of a box."""
         p = self.particles
         f1, f2, lab = K.rasterize_particles(
-            tuple(shape), self.vox, p.centers, p.mats, p.hax, p.hcoef, _HARMONIC_DEGREES,
+            tuple(shape), self.vox, p.centers, p.mats, p.hax, p.hcoef, HARMONIC_DEGREES,
             p.rbound, p.axes.min(axis=1), np.float32(-self.reach), tuple(origin))
         cav = K.carve_cavities(lab, f1, self.vox, *self.cavities, tuple(origin))
-        return f1, f2, lab, cav, _sample_mask(self.shape, self.vox, self.params, origin, shape)
+        return f1, f2, lab, cav, sample_mask(self.shape, self.vox, self.params, origin, shape)
 
     def cbd_score(self, f1, f2, sample, origin):
         """Overwrite ``f2`` of a box with the CBD priority of its pore voxels."""
@@ -392,13 +313,13 @@ def plan_microstructure(shape, voxel_size_um, params, seed, am_threshold, cbd_th
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     vox = float(voxel_size_um)
     reach = max(params.cbd_reach_um, 2 * vox)
-    n_sample = _sample_count(shape, vox, params)
+    n_sample = sample_count(shape, vox, params)
     crack_frac = params.cracks_per_particle * 1.5 * max(params.crack_width_um, vox) / params.d50_um
     fill = params.am_fraction * _OVERLAP_LOSS / (1 - params.internal_pore_fraction - crack_frac)
     for _attempt in range(4):
-        parts = _pack(shape, vox, params, rng, reach, fill)
+        parts = pack_particles(shape, vox, params, rng, reach, fill)
         layout = MicrostructureLayout(shape, vox, params, reach, parts,
-                                      _cavities(parts, vox, params, rng), n_sample)
+                                      place_cavities(parts, vox, params, rng), n_sample)
         t_am = am_threshold(layout, int(round(params.am_fraction * n_sample)))
         if t_am > -0.7 * reach:
             break
@@ -411,18 +332,3 @@ def plan_microstructure(shape, voxel_size_um, params, seed, am_threshold, cbd_th
     t_cbd, present = cbd_threshold(layout, int(round(params.cbd_fraction * n_sample)))
     layout = dataclasses.replace(layout, t_cbd=float(t_cbd))
     return layout if present is None else layout.with_labels(present)
-
-
-def _sample_mask(shape, vox, p: MicrostructureParams, origin=(0, 0, 0), box=None) -> np.ndarray:
-    """The sample region in the box of ``box`` voxels from ``origin`` (default: whole grid)."""
-    box = tuple(shape if box is None else box)
-    if p.geometry == "plate":
-        return np.ones(box, bool)
-    yy = (np.arange(origin[1], origin[1] + box[1]) - 0.5 * (shape[1] - 1)) * vox
-    xx = (np.arange(origin[2], origin[2] + box[2]) - 0.5 * (shape[2] - 1)) * vox
-    disk = np.hypot(yy[:, None], xx[None, :]) <= _disk_radius_um(shape, vox, p)
-    return np.ascontiguousarray(np.broadcast_to(disk, box))
-
-
-def _sample_count(shape, vox, p: MicrostructureParams) -> int:
-    return shape[0] * int(np.count_nonzero(_sample_mask((1,) + tuple(shape[1:]), vox, p)))

@@ -136,3 +136,35 @@ def test_property_am_fraction_near_target(am, d50, spread, geometry, seed):
     m = generate_microstructure((40, 56, 56), 0.16, p, seed=seed)
     assert abs(m.am_fraction - am) < 0.02
     assert np.all((m.labels > 0) == (m.phase == 3))
+
+
+def test_layout_evaluates_any_box_as_that_box_of_the_phantom():
+    from synth import _kernels as K
+    from synth.microstructure import plan_microstructure
+
+    shape, vox, p = (40, 56, 64), 0.1, MicrostructureParams(d50_um=2.2)
+    m = generate_microstructure(shape, vox, p, seed=9)
+
+    def am(layout, k):
+        f1, _, _, _, s = layout.fields((0, 0, 0), shape)
+        return K.kth_largest(f1.ravel(), s.ravel(), k)
+
+    def cbd(layout, k):
+        f1, f2, lab, _, s = layout.fields((0, 0, 0), shape)
+        layout.cbd_score(f1, f2, s, (0, 0, 0))
+        owned = np.bincount(lab[s & (f1 >= np.float32(layout.t_am))],
+                            minlength=layout.particles.radii.size + 1)[1:] > 0
+        return K.kth_largest(f2.ravel(), s.ravel(), k), owned
+
+    layout = plan_microstructure(shape, vox, p, 9, am, cbd)
+    np.testing.assert_array_equal(layout.particle_diameters_um, m.particle_diameters_um)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        lo = rng.integers(0, np.array(shape) - 1)
+        size = rng.integers(1, np.array(shape) - lo + 1)
+        region = tuple(slice(a, a + b) for a, b in zip(lo, size))
+        phase, labels, cav, counts = layout.box(tuple(lo), tuple(size))
+        np.testing.assert_array_equal(phase, m.phase[region])
+        np.testing.assert_array_equal(labels, m.labels[region])
+        np.testing.assert_array_equal(cav, m.cavity_mask[region])
+        np.testing.assert_array_equal(counts, np.bincount(phase.ravel(), minlength=4))
