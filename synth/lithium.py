@@ -162,6 +162,20 @@ def _dt1d(f, n, out, v, z):
         out[q] = (q - p) * (q - p) + f[p]
 
 
+@numba.njit(cache=True)
+def edt_lines(g, i0, i1):
+    """Squared distance transform (0 at sources, inf elsewhere) along the last axis of
+    ``g[i0:i1]``; a transposed view reaches the other axes."""
+    _, cy, cx = g.shape
+    f, out = np.empty(cx), np.empty(cx)
+    v, zb = np.empty(cx, np.int64), np.empty(cx + 1)
+    for i in range(i0, i1):
+        for j in range(cy):
+            f[:] = g[i, j, :]
+            _dt1d(f, cx, out, v, zb)
+            g[i, j, :] = out
+
+
 @numba.njit(parallel=True, cache=True)
 def _depth_per_particle(labels, sources, lo, hi, vox, depth):
     """Exact EDT to each particle's own sources, inside its bounding box."""
@@ -181,23 +195,9 @@ def _depth_per_particle(labels, sources, lo, hi, vox, depth):
                         g[iz, iy, ix] = 0.0
                         found = True
         if found:
-            m = max(cz, cy, cx)
-            f, out = np.empty(m), np.empty(m)
-            v, zb = np.empty(m, np.int64), np.empty(m + 1)
-            for iz in range(cz):
-                for iy in range(cy):
-                    _dt1d(g[iz, iy, :], cx, out, v, zb)
-                    g[iz, iy, :] = out[:cx]
-            for iz in range(cz):
-                for ix in range(cx):
-                    f[:cy] = g[iz, :, ix]
-                    _dt1d(f, cy, out, v, zb)
-                    g[iz, :, ix] = out[:cy]
-            for iy in range(cy):
-                for ix in range(cx):
-                    f[:cz] = g[:, iy, ix]
-                    _dt1d(f, cz, out, v, zb)
-                    g[:, iy, ix] = out[:cz]
+            edt_lines(g, 0, cz)
+            edt_lines(g.transpose((0, 2, 1)), 0, cz)
+            edt_lines(g.transpose((1, 2, 0)), 0, cy)
         for iz in range(cz):
             for iy in range(cy):
                 for ix in range(cx):

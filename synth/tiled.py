@@ -21,10 +21,12 @@ does not fit in memory costs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
+import numba
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -38,9 +40,9 @@ __all__ = ["TruthSummary", "build_truth", "kth_largest_in_slabs", "largest_box_b
 
 #: Bytes per voxel of a slab while it is rasterized (f1, f2, labels, masks, keys).
 SLAB_BYTES_PER_VOXEL = 26
-#: Bytes per voxel of a particle's box while its Li is made (labels, masks, the
-#: float64 squared distances of the transform, depth and Li).
-BOX_BYTES_PER_VOXEL = 26
+#: Bytes per voxel of a particle's box while its Li is made (counted: its mask, its
+#: surface codes then sources, its float32 depths; the rest goes a slab at a time).
+BOX_BYTES_PER_VOXEL = 7
 DEFAULT_SLAB_BYTES = 256 * 2**20
 
 
@@ -162,7 +164,8 @@ def build_truth(path, shape, voxel_size_um: float, sample: MicrostructureParams,
             with h5py.File(scratch, "w") as s:
                 li = s.create_dataset("li", layout.shape, np.float32, fillvalue=np.nan,
                                       chunks=_box_chunks(layout.shape))
-                prog = _particle_lithium(layout, lithium, lithium_seed, sums, li, progress)
+                prog = _particle_lithium(layout, lithium, lithium_seed, sums, li, slab_bytes,
+                                         progress)
                 ds_li = f.create_dataset("li", layout.shape, np.float32, **kw)
                 for origin, box in slabs(layout):
                     ds_li[origin[0]:origin[0] + box[0]] = li[origin[0]:origin[0] + box[0]]
@@ -181,7 +184,7 @@ def _box_chunks(shape):
     return tuple(min(n, 64) for n in shape)
 
 
-def _particle_lithium(layout, p: L.LithiumParams, seed, sums, out, progress):
+def _particle_lithium(layout, p: L.LithiumParams, seed, sums, out, rows_bytes, progress):
     """Make every particle's Li in its bounding box and write it into ``out``."""
     p.validate()
     rng = np.random.default_rng(seed)
@@ -195,38 +198,81 @@ def _particle_lithium(layout, p: L.LithiumParams, seed, sums, out, progress):
     x_shell, x_core = (x_hi, x_lo) if p.mode == "lithiation" else (x_lo, x_hi)
     grid = np.asarray(layout.shape)
     for lb in tqdm(range(1, count.size), desc="lithium", unit="particle", disable=not progress):
-        if count[lb] == 0:
-            continue
         # one voxel of margin: a surface voxel's neighbours decide whether it faces a pore
         b0, b1 = np.maximum(lo[lb] - 1, 0), np.minimum(hi[lb] + 2, grid)
-        phase, lab, cav, _ = layout.box(tuple(int(v) for v in b0), tuple(int(v) for v in b1 - b0))
-        codes = L._surface_codes(phase, cav)
-        del phase, cav
-        own = (lab == lb).view(np.uint8)
-        del lab
-        codes *= own
+        rows = slab_rows(b1 - b0, rows_bytes)
+        codes, own = _surface_of(layout, lb, b0, b1, rows)
         act = L._active_patches(codes, own, noise, step, p.active_surface_fraction, b0)
-        sources = np.zeros(own.shape, bool)
+        sources = (codes & 2) != 0 if p.pores_active else np.zeros(own.shape, bool)
+        del codes
         sources[act[:, 0], act[:, 1], act[:, 2]] = True
-        if p.pores_active:
-            sources |= (codes & 2).astype(bool)
-        del codes, act
-        ext = np.stack([np.full(3, np.iinfo(np.int64).max), lo[lb] - b0])
-        top = np.stack([np.full(3, -1), hi[lb] - b0])
+        # squared distances to the sources, then depths (µm) on the particle, in place
         depth = np.full(own.shape, np.inf, np.float32)
-        dmax = L._depth_per_particle(own, sources, ext, top, layout.vox, depth)
-        prog[lb - 1] = prog[lb - 1] if sources.any() else 0.0
-        del sources
+        depth[sources] = 0.0
+        has_source = bool(sources.any())
+        del sources, act
+        if has_source:
+            _distance_transform(depth)
+        else:
+            prog[lb - 1] = 0.0
+        dmax = np.array([0.0, _to_depth(depth, own, layout.vox)])
         mine = prog[lb - 1:lb]
         front = L._solve_fronts(depth, own, dmax, mine, sharp, scale)
-        li = L._assign(depth, own, front, mine, sharp, scale, x_core, x_shell, x_lo, x_hi)
-        del depth
-        region = tuple(slice(int(a), int(b)) for a, b in zip(b0, b1))
-        block = out[region]
-        mask = own.view(bool)
-        block[mask] = li[mask]
-        out[region] = block
+        for r0 in range(0, own.shape[0], rows):
+            r1 = min(own.shape[0], r0 + rows)
+            li = L._assign(depth[r0:r1], own[r0:r1], front, mine, sharp, scale, x_core, x_shell,
+                           x_lo, x_hi)
+            region = (slice(int(b0[0]) + r0, int(b0[0]) + r1),
+                      *(slice(int(a), int(b)) for a, b in zip(b0[1:], b1[1:])))
+            block, mask = out[region], own[r0:r1].view(bool)
+            block[mask] = li[mask]
+            out[region] = block
     return prog
+
+
+def _surface_of(layout, lb, b0, b1, rows):
+    """Surface codes of particle ``lb`` (0 elsewhere) and its mask (uint8), in the box
+    [b0, b1), evaluated a few rows at a time with one row of neighbours each side."""
+    shape = tuple(int(n) for n in b1 - b0)
+    codes, own = np.empty(shape, np.uint8), np.empty(shape, np.uint8)
+    for r0 in range(0, shape[0], rows):
+        r1 = min(shape[0], r0 + rows)
+        z0, z1 = max(int(b0[0]) + r0 - 1, 0), min(int(b0[0]) + r1 + 1, layout.shape[0])
+        origin = (z0, int(b0[1]), int(b0[2]))
+        phase, lab, cav, _ = layout.box(origin, (z1 - z0,) + shape[1:])
+        inner = slice(int(b0[0]) + r0 - z0, int(b0[0]) + r1 - z0)
+        own[r0:r1] = lab[inner] == lb
+        codes[r0:r1] = L._surface_codes(phase, cav)[inner] * own[r0:r1]
+    return codes, own
+
+
+@numba.njit(parallel=True, cache=True)
+def _distance_transform(g):
+    """In place: squared distances (voxels²) to the zeros of ``g``; lines in parallel.
+    float32 holds them exactly: they are integers below 2**24 for boxes up to 2300³."""
+    cz, cy, _ = g.shape
+    for i in numba.prange(cz):
+        L.edt_lines(g, i, i + 1)
+    gy = g.transpose((0, 2, 1))
+    for i in numba.prange(cz):
+        L.edt_lines(gy, i, i + 1)
+    gz = g.transpose((1, 2, 0))
+    for i in numba.prange(cy):
+        L.edt_lines(gz, i, i + 1)
+
+
+@numba.njit(parallel=True, cache=True)
+def _to_depth(g, own, vox):
+    """In place on the particle's voxels: squared distance -> depth (µm); the deepest."""
+    top = np.zeros(g.shape[0])
+    for iz in numba.prange(g.shape[0]):
+        for iy in range(g.shape[1]):
+            for ix in range(g.shape[2]):
+                if own[iz, iy, ix]:
+                    d = math.sqrt(np.float64(g[iz, iy, ix])) * vox
+                    g[iz, iy, ix] = d
+                    top[iz] = max(top[iz], d)
+    return top.max()
 
 
 def _float_keys(values: np.ndarray) -> np.ndarray:

@@ -33,7 +33,8 @@ def simulate(
     band_memory_mb: float = typer.Option(
         512.0, "--band-memory-mb", min=1.0,
         help="Working memory of the imaging, which projects and writes the scans band of "
-             "detector rows by band (the phantom is held besides). Never changes the files."),
+             "detector rows by band (a whole phantom is held besides; a tiled one is read from "
+             "truth.h5 a slab per band). Never changes the files."),
     backend: str = typer.Option(
         "numba", help="Projector: numba (CPU threads), or cupy: project on a CUDA GPU (needs CuPy); "
                       "the files then differ from numba's at float32 rounding (with photon noise, "
