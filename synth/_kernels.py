@@ -233,43 +233,93 @@ def carve_cavities(lab, f1, vox, kind, parent, centers, normals, radius, half_wi
 
 
 @numba.njit(cache=True)
-def kth_largest(values, mask, k):
-    """Exact k-th largest finite value of ``values[mask]`` (both 1-D), by histogram.
+def key_histogram(values, mask, prefix, hist):
+    """Count the order-preserving uint32 keys of the finite ``values[mask]`` (1-D
+    float32 and bool): their high 16 bits (``prefix < 0``), or the low 16 bits of
+    those whose high 16 bits equal ``prefix``. Returns (count, smallest value)."""
+    bits = values.view(np.uint32)
+    n, lo = 0, np.float32(np.inf)
+    for i in range(values.shape[0]):
+        v = values[i]
+        if not mask[i] or not np.isfinite(v):
+            continue
+        n += 1
+        lo = min(lo, v)
+        u = bits[i]
+        # IEEE sign-magnitude to two's order: negatives flipped, positives above them
+        key = ~u if u & np.uint32(0x80000000) else u | np.uint32(0x80000000)
+        if prefix < 0:
+            hist[key >> 16] += 1
+        elif (key >> 16) == prefix:
+            hist[key & 0xFFFF] += 1
+    return n, lo
 
-    Returns +inf for k <= 0 and the smallest finite value when k exceeds the count.
+
+def _from_top(hist, k):
+    """Bin holding the k-th largest count from the top, and k within that bin."""
+    above = np.cumsum(hist[::-1])
+    i = int(np.searchsorted(above, k))
+    return hist.size - 1 - i, k - (int(above[i - 1]) if i else 0)
+
+
+def kth_largest_of(slabs, k):
+    """Exact k-th largest finite value of ``values[mask]`` over ``slabs()``.
+
+    ``slabs()`` yields ``(values, mask)`` pairs (float32, bool; any shape) and is
+    called twice: a histogram of the high 16 bits of the values' order-preserving
+    keys finds the bin of the k-th, a histogram of the low 16 bits within that bin
+    finds its key. Memory stays fixed whatever the data.
+
+    Parameters
+    ----------
+    slabs : callable
+        Returns an iterable of ``(values, mask)``, the same both times.
+    k : int
+        Rank from the top (1: the largest).
+
+    Returns
+    -------
+    numpy.float32
+        The value; +inf for ``k <= 0`` or no finite value, the smallest finite
+        value when ``k`` exceeds their count.
+
+    Examples
+    --------
+    >>> v = np.array([3, 1, 2, 5], np.float32)
+    >>> float(kth_largest_of(lambda: [(v[:2], v[:2] > 0), (v[2:], v[2:] > 0)], 2))
+    3.0
     """
-    lo, hi, n = _INF, -_INF, 0
-    for i in range(values.shape[0]):
-        v = values[i]
-        if mask[i] and np.isfinite(v):
-            lo = min(lo, v)
-            hi = max(hi, v)
-            n += 1
+    def flat(pairs):
+        for pair in pairs:
+            values, mask = pair
+            del pair
+            yield (np.ascontiguousarray(values, np.float32).ravel(),
+                   np.ascontiguousarray(mask, np.bool_).ravel())
+            del values, mask  # before the next slab is made
+
+    hist = np.zeros(1 << 16, np.int64)
+    n, lo = 0, np.float32(np.inf)
+    for values, mask in flat(slabs()):
+        c, m = key_histogram(values, mask, -1, hist)
+        n, lo = n + c, min(lo, m)
+        del values, mask
     if k <= 0 or n == 0:
-        return _INF
-    if k >= n or hi == lo:
-        return lo
-    nb = 1 << 16
-    scale = nb / (hi - lo)
-    hist = np.zeros(nb, np.int64)
-    for i in range(values.shape[0]):
-        v = values[i]
-        if mask[i] and np.isfinite(v):
-            hist[min(int((v - lo) * scale), nb - 1)] += 1
-    acc = 0
-    b = nb - 1
-    while acc + hist[b] < k:
-        acc += hist[b]
-        b -= 1
-    buf = np.empty(hist[b], values.dtype)
-    j = 0
-    for i in range(values.shape[0]):
-        v = values[i]
-        if mask[i] and np.isfinite(v) and min(int((v - lo) * scale), nb - 1) == b:
-            buf[j] = v
-            j += 1
-    buf.sort()
-    return buf[buf.shape[0] - (k - acc)]
+        return np.float32(np.inf)
+    if k >= n:
+        return np.float32(lo)
+    high, k = _from_top(hist, k)
+    hist[:] = 0
+    for values, mask in flat(slabs()):
+        key_histogram(values, mask, high, hist)
+        del values, mask
+    key = np.uint32((high << 16) | _from_top(hist, k)[0])
+    u = key ^ np.uint32(0x80000000) if key & np.uint32(0x80000000) else ~key
+    return np.array([u], np.uint32).view(np.float32)[0]
+
+
+def kth_largest(values, mask, k):
+    """Exact k-th largest finite value of ``values[mask]``: :func:`kth_largest_of` on one array."""
+    return kth_largest_of(lambda: [(values, mask)], k)
 
 
 def coarse_noise(shape, step_vox, rng):

@@ -76,8 +76,13 @@ def deformation_field(shape, voxel_size_um: float, amplitude_um: float, *, n_mod
     return DeformationField(k, rng.uniform(0, 2 * np.pi, (3, n_modes)), amp)
 
 
+#: Bytes per output voxel while its source coordinates are computed (float64
+#: coordinates, displacement and their temporaries; ~95 B measured).
+WARP_BYTES_PER_VOXEL = 96
+
+
 def warp_phase_and_li(phase, li, field: DeformationField, *, scale: float = 1.0,
-                      chunk_z: int = 32, z_range: tuple[int, int] | None = None
+                      work_bytes: int = 256 * 2**20, z_range: tuple[int, int] | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Deform a phase map and its Li field (nearest neighbour keeps them consistent).
 
@@ -85,7 +90,8 @@ def warp_phase_and_li(phase, li, field: DeformationField, *, scale: float = 1.0,
     every output voxel is defined). ``z_range = (start, stop)`` returns only
     those rows of the deformed sample (a slab, for imaging band by band); only
     the rows within reach of the displacement are read, so ``phase`` and ``li``
-    may be HDF5 datasets.
+    may be HDF5 datasets. ``work_bytes`` bounds the coordinates computed at
+    once (blocks of rows, or of lines of a row); it never changes the result.
     """
     nz = phase.shape[0]
     start, stop = (0, nz) if z_range is None else (int(z_range[0]), int(z_range[1]))
@@ -99,13 +105,17 @@ def warp_phase_and_li(phase, li, field: DeformationField, *, scale: float = 1.0,
     _, ny, nx = phase.shape
     out_p = np.empty((stop - start, ny, nx), phase.dtype)
     out_li = np.empty((stop - start, ny, nx), np.float32)
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    for z0 in range(start, stop, chunk_z):
-        z1 = min(stop, z0 + chunk_z)
-        zz = np.arange(z0, z1)[:, None, None]
-        coords = np.stack(np.broadcast_arrays(zz, yy[None], xx[None])).astype(np.float64)
-        coords -= scale * field.displacement(*coords)
-        coords[0] -= s0  # exact: an integer shift of values far below 2**52
-        out_p[z0 - start:z1 - start] = ndimage.map_coordinates(phase, coords, order=0, mode="nearest")
-        out_li[z0 - start:z1 - start] = ndimage.map_coordinates(li, coords, order=0, mode="nearest")
+    block = max(nx, int(work_bytes) // WARP_BYTES_PER_VOXEL)
+    cz = int(np.clip(block // (ny * nx), 1, stop - start))
+    cy = ny if cz > 1 else int(np.clip(block // nx, 1, ny))
+    for z0 in range(start, stop, cz):
+        z1 = min(stop, z0 + cz)
+        for y0 in range(0, ny, cy):
+            y1 = min(ny, y0 + cy)
+            zyx = np.mgrid[z0:z1, y0:y1, 0:nx].astype(np.float64)
+            zyx -= scale * field.displacement(*zyx)
+            zyx[0] -= s0  # exact: an integer shift of values far below 2**52
+            rows, lines = slice(z0 - start, z1 - start), slice(y0, y1)
+            out_p[rows, lines] = ndimage.map_coordinates(phase, zyx, order=0, mode="nearest")
+            out_li[rows, lines] = ndimage.map_coordinates(li, zyx, order=0, mode="nearest")
     return out_p, out_li

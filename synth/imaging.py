@@ -121,8 +121,9 @@ def write_scans(phase, li, model: XanesModel, exposure: Exposure, paths, *, voxe
 
     Parameters
     ----------
-    phase, li : ndarray
-        Fine phantom (z, y, x): phase codes and Li content.
+    phase, li : ndarray or h5py.Dataset
+        Fine phantom (z, y, x): phase codes and Li content; only the slabs of
+        rows a band needs are read.
     model : XanesModel
         Spectral model.
     exposure : Exposure
@@ -218,7 +219,7 @@ def _band_depths(phase, li, model, exposure: Exposure, rows, warped, voxel_um, n
             yield i, np.zeros((len(angles), 0, n_s), np.float32), lo
             continue
         ph, x = warp_phase_and_li(phase, li, exposure.deformation, scale=i / (energies.size - 1),
-                                  z_range=(lo, hi))
+                                  z_range=(lo, hi), work_bytes=band_bytes)
         yield i, optical_depths(ph, x, energies[i:i + 1], angles, model, voxel_um, n_s,
                                 n_nodes=n_nodes, work_bytes=band_bytes, backend=backend)[0], lo
 

@@ -22,15 +22,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from scipy import ndimage
 
 from synth import _kernels as K
+from synth import _li_kernels as LK
 
 __all__ = ["LithiumParams", "LithiumField", "lithium_field"]
 
-_NBINS = 512  # depth histogram per particle for the front solve
 
 
 @dataclass(frozen=True)
@@ -106,173 +105,6 @@ class LithiumField:
     source_mask: np.ndarray
 
 
-@numba.njit(parallel=True, cache=True)
-def _surface_codes(phase, internal):
-    """Bit 1: AM voxel facing electrolyte/CBD of the open pore network; bit 2: facing
-    an internal pore. Neighbours outside the grid are cuts, not surfaces."""
-    nz, ny, nx = phase.shape
-    out = np.zeros(phase.shape, np.uint8)
-    for iz in numba.prange(nz):
-        for iy in range(ny):
-            for ix in range(nx):
-                if phase[iz, iy, ix] != 3:
-                    continue
-                code = 0
-                for a in range(6):
-                    step = 1 if a % 2 else -1
-                    jz = iz + (step if a < 2 else 0)
-                    jy = iy + (step if 2 <= a < 4 else 0)
-                    jx = ix + (step if a >= 4 else 0)
-                    if not (0 <= jz < nz and 0 <= jy < ny and 0 <= jx < nx):
-                        continue
-                    ph = phase[jz, jy, jx]
-                    if ph == 1 or ph == 2:
-                        code |= 2 if internal[jz, jy, jx] else 1
-                out[iz, iy, ix] = code
-    return out
-
-
-@numba.njit(cache=True)
-def _dt1d(f, n, out, v, z):
-    """Felzenszwalb-Huttenlocher squared distance transform of one line (unit step)."""
-    k = -1
-    s = 0.0
-    for q in range(n):
-        if f[q] == np.inf:
-            continue
-        while k >= 0:
-            p = v[k]
-            s = ((f[q] + q * q) - (f[p] + p * p)) / (2.0 * (q - p))
-            if s <= z[k]:
-                k -= 1
-            else:
-                break
-        k += 1
-        v[k] = q
-        z[k] = -np.inf if k == 0 else s
-        z[k + 1] = np.inf
-    if k < 0:
-        out[:n] = np.inf
-        return
-    j = 0
-    for q in range(n):
-        while z[j + 1] < q:
-            j += 1
-        p = v[j]
-        out[q] = (q - p) * (q - p) + f[p]
-
-
-@numba.njit(cache=True)
-def edt_lines(g, i0, i1):
-    """Squared distance transform (0 at sources, inf elsewhere) along the last axis of
-    ``g[i0:i1]``; a transposed view reaches the other axes."""
-    _, cy, cx = g.shape
-    f, out = np.empty(cx), np.empty(cx)
-    v, zb = np.empty(cx, np.int64), np.empty(cx + 1)
-    for i in range(i0, i1):
-        for j in range(cy):
-            f[:] = g[i, j, :]
-            _dt1d(f, cx, out, v, zb)
-            g[i, j, :] = out
-
-
-@numba.njit(parallel=True, cache=True)
-def _depth_per_particle(labels, sources, lo, hi, vox, depth):
-    """Exact EDT to each particle's own sources, inside its bounding box."""
-    n = lo.shape[0] - 1
-    dmax = np.zeros(n + 1)
-    for lb in numba.prange(1, n + 1):
-        if hi[lb, 0] < 0:
-            continue
-        z0, y0, x0 = lo[lb, 0], lo[lb, 1], lo[lb, 2]
-        cz, cy, cx = hi[lb, 0] - z0 + 1, hi[lb, 1] - y0 + 1, hi[lb, 2] - x0 + 1
-        g = np.full((cz, cy, cx), np.inf)
-        found = False
-        for iz in range(cz):
-            for iy in range(cy):
-                for ix in range(cx):
-                    if labels[z0 + iz, y0 + iy, x0 + ix] == lb and sources[z0 + iz, y0 + iy, x0 + ix]:
-                        g[iz, iy, ix] = 0.0
-                        found = True
-        if found:
-            edt_lines(g, 0, cz)
-            edt_lines(g.transpose((0, 2, 1)), 0, cz)
-            edt_lines(g.transpose((1, 2, 0)), 0, cy)
-        for iz in range(cz):
-            for iy in range(cy):
-                for ix in range(cx):
-                    if labels[z0 + iz, y0 + iy, x0 + ix] == lb:
-                        d = math.sqrt(g[iz, iy, ix]) * vox
-                        depth[z0 + iz, y0 + iy, x0 + ix] = d
-                        dmax[lb] = max(dmax[lb], d)
-    return dmax
-
-
-@numba.njit(inline="always")
-def _shell(d, sharp, scale):
-    """Shell fraction at signed distance ``d`` beyond the front."""
-    if sharp:
-        return min(1.0, max(0.0, 0.5 - d / scale))
-    return 0.5 * math.erfc(d / scale)
-
-
-@numba.njit(parallel=True, cache=True)
-def _solve_fronts(depth, labels, dmax, progress, sharp, scale):
-    """Front depth per particle such that the mean shell fraction equals progress."""
-    n = dmax.shape[0] - 1
-    hist = np.zeros((n + 1, _NBINS))
-    nz, ny, nx = labels.shape
-    for iz in range(nz):
-        for iy in range(ny):
-            for ix in range(nx):
-                lb = labels[iz, iy, ix]
-                d = depth[iz, iy, ix]
-                if lb > 0 and np.isfinite(d):
-                    b = min(int(d / max(dmax[lb], 1e-12) * (_NBINS - 1) + 0.5), _NBINS - 1)
-                    hist[lb, b] += 1.0
-    front = np.full(n + 1, np.nan)
-    for lb in numba.prange(1, n + 1):
-        p = progress[lb - 1]
-        tot = hist[lb].sum()
-        if tot == 0 or p <= 0.0 or p >= 1.0:
-            continue
-        a, b = -10.0 * scale - 1e-6, dmax[lb] + 10.0 * scale + 1e-6
-        for _ in range(40):
-            mid = 0.5 * (a + b)
-            acc = 0.0
-            for k in range(_NBINS):
-                if hist[lb, k] > 0:
-                    acc += hist[lb, k] * _shell(k * dmax[lb] / (_NBINS - 1) - mid, sharp, scale)
-            if acc / tot < p:
-                a = mid
-            else:
-                b = mid
-        front[lb] = 0.5 * (a + b)
-    return front
-
-
-@numba.njit(parallel=True, cache=True)
-def _assign(depth, labels, front, progress, sharp, scale, x_core, x_shell, lo_x, hi_x):
-    nz, ny, nx = labels.shape
-    li = np.full(labels.shape, np.nan, np.float32)
-    for iz in numba.prange(nz):
-        for iy in range(ny):
-            for ix in range(nx):
-                lb = labels[iz, iy, ix]
-                if lb <= 0:
-                    depth[iz, iy, ix] = np.nan
-                    continue
-                p = progress[lb - 1]
-                if p >= 1.0:
-                    f = 1.0
-                elif p <= 0.0 or not np.isfinite(depth[iz, iy, ix]):
-                    f = 0.0
-                else:
-                    f = _shell(depth[iz, iy, ix] - front[lb], sharp, scale)
-                li[iz, iy, ix] = min(hi_x, max(lo_x, x_core + (x_shell - x_core) * f))
-    return li
-
-
 def _open_pore_internal(phase):
     """Pores (phase 1/2) not connected to any face of the grid are internal."""
     comp, _ = ndimage.label((phase == 1) | (phase == 2))
@@ -281,9 +113,25 @@ def _open_pore_internal(phase):
     return (comp > 0) & ~np.isin(comp, external[external > 0])
 
 
-def _active_patches(codes, labels, noise, step, fraction, origin=(0, 0, 0)):
-    """Per particle, the ``fraction`` of its open surface where a smooth field
-    (``noise``, sampled at grid coordinates: the box starts at ``origin``) is lowest."""
+def active_patches(codes, labels, noise, step, fraction, origin=(0, 0, 0)):
+    """Per particle, the ``fraction`` of its open surface where a smooth field is lowest.
+
+    Parameters
+    ----------
+    codes, labels : ndarray
+        Surface codes (bit 1: open surface) and particle labels of a box.
+    noise, step : ndarray, float
+        The field (:func:`patch_noise`), sampled at grid coordinates.
+    fraction : float
+        Active share of each particle's open surface.
+    origin : tuple of int
+        The box's first voxel on the grid.
+
+    Returns
+    -------
+    ndarray
+        (n, 3) box coordinates of the active voxels.
+    """
     coords = np.argwhere(codes & 1)
     if coords.shape[0] == 0:
         return coords
@@ -298,7 +146,9 @@ def _active_patches(codes, labels, noise, step, fraction, origin=(0, 0, 0)):
     return coords[order[active]]
 
 
-def _progress(shape, count, cen, diam, p: LithiumParams, rng):
+def particle_progress(shape, count, cen, diam, p: LithiumParams, rng):
+    """Each particle's progress (:class:`LithiumParams`), from its voxel count, centroid
+    (voxels) and diameter (µm), in a grid of ``shape``; in [0, 1]."""
     n = count.size - 1
     nz, ny, nx = shape
     d_med = np.median(diam) if n else 1.0
@@ -368,25 +218,25 @@ def lithium_field(phase, labels, voxel_size_um, params=LithiumParams(), seed=0, 
         internal_pores = _open_pore_internal(phase)
     elif np.shape(internal_pores) != phase.shape:
         raise ValueError("internal_pores must have the shape of phase")
-    codes = _surface_codes(phase, np.asarray(internal_pores, bool))
-    prog = _progress(labels.shape, count, cen, diam, params, rng)
+    codes = LK.surface_codes(phase, np.asarray(internal_pores, bool))
+    prog = particle_progress(labels.shape, count, cen, diam, params, rng)
     noise, step = patch_noise(labels.shape, vox, params, rng)
     sources = np.zeros(phase.shape, bool)
-    act = _active_patches(codes, labels, noise, step, params.active_surface_fraction)
+    act = active_patches(codes, labels, noise, step, params.active_surface_fraction)
     sources[act[:, 0], act[:, 1], act[:, 2]] = True
     if params.pores_active:
         sources |= (codes & 2).astype(bool)
     del codes
     depth = np.full(phase.shape, np.inf, np.float32)
-    dmax = _depth_per_particle(labels, sources, lo, hi, vox, depth)
+    dmax = LK.depth_per_particle(labels, sources, lo, hi, vox, depth)
     has_source = np.bincount(labels[sources], minlength=n + 1)[1:] > 0
     prog = np.where(has_source, prog, 0.0)
     sharp = params.front == "sharp"
     scale = params.front_width_um if sharp else params.diffusion_length_um
-    front = _solve_fronts(depth, labels, dmax, prog, sharp, scale)
+    front = LK.solve_fronts(depth, labels, dmax, prog, sharp, scale)
     x_lo, x_hi = params.x_charged, params.x_pristine
     x_shell, x_core = (x_hi, x_lo) if params.mode == "lithiation" else (x_lo, x_hi)
-    li = _assign(depth, labels, front, prog, sharp, scale, x_core, x_shell, x_lo, x_hi)
+    li = LK.assign_li(depth, labels, front, prog, sharp, scale, x_core, x_shell, x_lo, x_hi)
     return LithiumField(li, depth, prog, front[1:], sources)
 
 

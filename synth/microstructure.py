@@ -260,7 +260,13 @@ class MicrostructureLayout:
     lut: np.ndarray | None = None
 
     def fields(self, origin, shape):
-        """Radial distances f1, f2, owner label, cavity and sample masks of a box."""
+        """Rasterize a box: (f1, f2, label, cavity, sample).
+
+        f1 and f2 are the best and second-best radial signed distances to a
+        particle surface (µm, > 0 inside, float32), label the particle (1-based,
+        before :meth:`with_labels`) that owns f1; cavities are carved.
+        ``origin`` is the box's first voxel on the grid, ``shape`` its size.
+        """
         p = self.particles
         f1, f2, lab = K.rasterize_particles(
             tuple(shape), self.vox, p.centers, p.mats, p.hax, p.hcoef, HARMONIC_DEGREES,
@@ -285,8 +291,20 @@ class MicrostructureLayout:
         return np.maximum(2 * (self.particles.radii[self.lut[1:] > 0] - self.t_am), 0.0)
 
     def box(self, origin, shape):
-        """(phase, labels, cavity mask) of the box of ``shape`` starting at ``origin``,
-        and the voxel counts per phase code in it."""
+        """Evaluate a box of the phantom.
+
+        Parameters
+        ----------
+        origin, shape : tuple of int
+            First voxel of the box on the grid, and its size (z, y, x).
+
+        Returns
+        -------
+        tuple
+            ``phase`` (uint8), ``labels`` (int32, final numbering), ``cavity``
+            (bool) and the voxel count of each phase code (4,), identical to the
+            same box of :func:`generate_microstructure`'s phantom.
+        """
         f1, f2, lab, cav, sample = self.fields(origin, shape)
         self.cbd_score(f1, f2, sample, origin)
         phase, counts = _assemble(f1, f2, lab, cav, sample, np.float32(self.t_am),

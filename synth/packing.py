@@ -18,14 +18,17 @@ from synth import _kernels as K
 if TYPE_CHECKING:
     from .microstructure import MicrostructureParams
 
+__all__ = ["HARMONIC_DEGREES", "Particles", "pack_particles", "place_cavities", "sample_mask",
+           "sample_count"]
+
 #: Degrees of the zonal harmonics that modulate each particle's radius.
 HARMONIC_DEGREES = np.array([3, 3, 4], np.int64)
 
 
 @dataclass(frozen=True)
 class Particles:
-    """Packed particles, lengths in µm."""
-
+    """Packed particles, lengths in µm: ellipsoids whose radius is modulated by zonal
+    harmonics (axes ``hax``, coefficients ``hcoef`` of the degrees ``HARMONIC_DEGREES``)."""
 
     centers: np.ndarray  # (n, 3) um, grid coordinates (voxel i at i * voxel size)
     radii: np.ndarray  # (n,) volume-equivalent radius, um
@@ -45,7 +48,26 @@ def _sample_diameters(rng, p: MicrostructureParams, n: int, dmin: float) -> np.n
 
 
 def pack_particles(shape, vox, p: MicrostructureParams, rng, reach, fill_factor) -> Particles:
-    """Pack enough particles for ``fill_factor`` of a box around the grid, keep those that reach it."""
+    """Pack particles in a periodic box around the grid; keep those that reach it.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (z, y, x) grid.
+    vox : float
+        Voxel edge, µm.
+    p : MicrostructureParams
+        Sizes, shapes, overlap, sample geometry.
+    rng : numpy.random.Generator
+    reach : float
+        CBD reach, µm (added to the bounding radii).
+    fill_factor : float
+        Sum of the particles' volumes over the box volume.
+
+    Returns
+    -------
+    Particles
+    """
     grid = np.asarray(shape, float) * vox
     hmax = min(0.5, 1.1 * p.asphericity)
     margin = 0.5 * p.d50_um * math.exp(3 * p.size_spread + 2 * p.asphericity) * (1 + hmax) + reach
@@ -87,7 +109,15 @@ def _radial_um(points_um, shape, vox):
 
 
 def place_cavities(parts: Particles, vox, p: MicrostructureParams, rng):
-    """Spherical internal pores and disc cracks in particle coordinates -> grid."""
+    """Spherical internal pores and disc cracks of every particle, on the grid.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``kind`` (0 pore, 1 crack), parent label (1-based), centres (µm), crack
+        normals, radii (µm) and crack half widths (µm): the arguments of
+        ``_kernels.carve_cavities``.
+    """
     n = parts.radii.size
     rp = max(0.5 * p.pore_diameter_um, 0.75 * vox)
     vol = 4 / 3 * math.pi * parts.radii**3
@@ -111,7 +141,8 @@ def place_cavities(parts: Particles, vox, p: MicrostructureParams, rng):
 
 
 def sample_mask(shape, vox, p: MicrostructureParams, origin=(0, 0, 0), box=None) -> np.ndarray:
-    """The sample region in the box of ``box`` voxels from ``origin`` (default: whole grid)."""
+    """The sample region (bool) in the box of ``box`` voxels from ``origin`` of the grid
+    ``shape`` (default: the whole grid): a disk along z, or all of it for a plate."""
     box = tuple(shape if box is None else box)
     if p.geometry == "plate":
         return np.ones(box, bool)

@@ -9,6 +9,7 @@ fine phantom grid) and ``scenario.toml`` (the resolved scenario).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import time
@@ -30,7 +31,7 @@ from .lithium import lithium_field
 from .materials import reference_spectra_raw
 from .microstructure import generate_microstructure
 from .projector import check_backend
-from .tiled import DEFAULT_SLAB_BYTES, build_truth
+from .tiled import DEFAULT_SLAB_BYTES, SLAB_BYTES_PER_VOXEL, build_truth
 from .xanes import XanesModel, XanesSpectrum, default_spectra, load_reference_csv, normalize_spectrum
 
 #: Peak memory of building the phantom, per fine voxel (measured: 2.41 GB peak RSS
@@ -40,6 +41,9 @@ PHANTOM_BYTES_PER_VOXEL = 18
 IMAGED_BYTES_PER_VOXEL = 6
 
 PHANTOM_MODES = ("auto", "whole", "tiled")
+#: Size of truth.h5 per fine voxel (gzip'd Li, phase, labels; 0.48 B measured for
+#: the default preset), with a margin.
+TRUTH_FILE_BYTES_PER_VOXEL = 1.0
 
 #: Energies of the written reference spectra: the beamline's pre-run XANES scan.
 REFERENCE_GRID_KEV = np.round(np.arange(8.250, 8.6001, 0.0005), 4)
@@ -83,31 +87,36 @@ def phantom_shape(scenario: Scenario) -> tuple[int, int, int]:
 
 def memory_needed(scenario: Scenario, band_bytes: int = DEFAULT_BAND_BYTES, *,
                   phantom: str = "whole", phantom_bytes: int = DEFAULT_SLAB_BYTES) -> int:
-    """Bytes `simulate` needs at its peak.
+    """Bytes `simulate` needs at its peak (counted from the array sizes).
 
-    ``phantom="whole"``: building the phantom in memory, or imaging it a band at a
-    time. ``"tiled"``: one slab of ``phantom_bytes``, or imaging one band with its
-    slab of the phantom read from ``truth.h5`` (twice: a deformed energy's copy);
-    the largest particle's box, known only once the particles are packed, is
-    checked then.
+    Imaging holds a band's optical depths, the projector's and the warp's
+    temporaries (each bounded by ``band_bytes``) and the phantom: all of it
+    (``phantom="whole"``, whose build needs more still), or the band's slab of
+    rows read from ``truth.h5`` and a deformed copy of it (``"tiled"``, whose
+    build needs one slab of ``phantom_bytes``, at least one row; the largest
+    particle's box, known once the particles are packed, is checked then).
 
     Examples
     --------
     >>> round(memory_needed(Scenario.preset("paper")) / 1e9)
     667
     >>> round(memory_needed(Scenario.preset("paper"), phantom="tiled") / 1e9, 1)
-    4.1
+    5.2
     """
+    if phantom not in ("whole", "tiled"):
+        raise ValueError(f"phantom must be 'whole' or 'tiled', got {phantom!r}")
     acq = scenario.acquisition
     z, y, x = phantom_shape(scenario)
     n = float(z) * y * x
     # a band is never more than the optical depths of the whole scan
     whole = 4.0 * len(acq.energies_kev) * projection_angles(acq).size * z * fine_detector_size(acq, x)
     band = min(band_bytes, whole)
-    if phantom == "tiled":
-        fine_rows = band / whole * z + 4 * acq.supersample  # the band's rows and their margins
-        return int(max(phantom_bytes, band + 2 * IMAGED_BYTES_PER_VOXEL * fine_rows * y * x))
-    return int(max(PHANTOM_BYTES_PER_VOXEL * n, IMAGED_BYTES_PER_VOXEL * n + band))
+    if phantom == "whole":
+        return int(max(PHANTOM_BYTES_PER_VOXEL * n, IMAGED_BYTES_PER_VOXEL * n + 3 * band))
+    reach = 2 * math.ceil(acq.deformation_um / acq.fine_voxel_um) + 4 * acq.supersample
+    rows = band / whole * z + reach  # the band's fine rows, their margins and the warp's reach
+    build = max(phantom_bytes, SLAB_BYTES_PER_VOXEL * y * x)
+    return int(max(build, 3 * band + 2 * IMAGED_BYTES_PER_VOXEL * rows * y * x))
 
 
 def _available_memory() -> int | None:
@@ -152,21 +161,32 @@ def _phantom_mode(scenario: Scenario, phantom: str, band_bytes: int, phantom_byt
     return phantom
 
 
-def _check_scratch_disk(scenario: Scenario, out_dir: Path) -> None:
-    """The tiled build keeps the Li field uncompressed on disk until it is copied into truth.h5."""
-    need = 4.0 * np.prod(phantom_shape(scenario), dtype=float)
-    where = next(p for p in (out_dir, *out_dir.resolve().parents) if p.exists())
-    free = shutil.disk_usage(where).free
-    if need > free:
-        raise ValueError(f"scenario {scenario.name!r}: the tiled phantom needs {need / 1e9:.1f} GB of "
-                         f"scratch disk in {out_dir} (its Li field, uncompressed) besides the files, "
-                         f"{free / 1e9:.1f} GB is free")
+def _check_disk(scenario: Scenario, out_dir: Path, scratch_dir) -> None:
+    """Raise ValueError when the files, and the scratch copy of the tiled Li field
+    (4 B per fine voxel), would not fit the free disk."""
+    acq = scenario.acquisition
+    n = float(np.prod(phantom_shape(scenario), dtype=float))
+    scans = 4.0 * len(acq.energies_kev) * (projection_angles(acq).size + 20) * acq.detector_rows * acq.detector_cols
+    files = TRUTH_FILE_BYTES_PER_VOXEL * n + scans
+    total = {}  # per file system: where, bytes
+    for p, b in ((out_dir, files), (Path(scratch_dir or out_dir), 4.0 * n)):
+        where = next(q for q in (p, *p.resolve().parents) if q.exists())
+        place, sofar = total.get(where.stat().st_dev, (where, 0.0))
+        total[where.stat().st_dev] = (place, sofar + b)
+    for where, need in total.values():
+        free = shutil.disk_usage(where).free
+        if need > free:
+            raise ValueError(
+                f"scenario {scenario.name!r}: the tiled phantom needs about {need / 1e9:.1f} GB of "
+                f"disk in {where} (the Li field's uncompressed scratch copy, 4 B per fine voxel, "
+                f"and the files), {free / 1e9:.1f} GB is free; --scratch-dir puts the scratch "
+                f"copy elsewhere")
 
 
 def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
              band_bytes: int = DEFAULT_BAND_BYTES, backend: str = "numba",
              check_memory: bool = True, phantom: str = "auto",
-             phantom_bytes: int = DEFAULT_SLAB_BYTES) -> SimulationResult:
+             phantom_bytes: int = DEFAULT_SLAB_BYTES, scratch_dir=None) -> SimulationResult:
     """Build the ground truth and image it at every energy.
 
     Parameters
@@ -189,8 +209,9 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
         change of the mean can change how many numbers a draw consumes.
     check_memory : bool
         Refuse, before any work, a scenario whose phantom would not fit in the
-        available memory (`memory_needed`); with ``phantom="tiled"``, also a
-        phantom whose largest particle's box would not, right after the packing.
+        available memory (`memory_needed`); with ``phantom="tiled"``, also one
+        whose files and scratch copy would not fit the disk, and, right after
+        the packing, one whose largest particle's box would not fit in memory.
     phantom : {"auto", "whole", "tiled"}
         Build the ground truth in memory (``whole``, fastest), or slab by slab
         and particle by particle into ``truth.h5`` (``tiled``, :mod:`synth.tiled`:
@@ -199,6 +220,10 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
         whole when it fits in the available memory.
     phantom_bytes : int
         Working memory of a slab of the tiled build; sets the slab size only.
+    scratch_dir : path-like, optional
+        Where the tiled build keeps its uncompressed Li field (4 B per fine
+        voxel) until it is copied into ``truth.h5``; default ``out_dir``. The
+        copy is removed at the end, also on errors (not if the process is killed).
 
     Returns
     -------
@@ -215,7 +240,7 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
     mode = _phantom_mode(scenario, phantom, band_bytes, phantom_bytes, check_memory)
     out_dir = Path(out_dir)
     if mode == "tiled" and check_memory:
-        _check_scratch_disk(scenario, out_dir)
+        _check_disk(scenario, out_dir, scratch_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     acq = scenario.acquisition
     seeds = np.random.SeedSequence(scenario.seed).spawn(5)
@@ -229,7 +254,7 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
         truth = build_truth(truth_path, shape, v, scenario.sample, scenario.lithium,
                             sample_seed=_int(seeds[0]), lithium_seed=_int(seeds[1]),
                             slab_bytes=phantom_bytes, attrs=_truth_attrs(shape, v, scenario),
-                            progress=progress,
+                            progress=progress, scratch_dir=scratch_dir,
                             box_bytes_limit=_available_memory() if check_memory else None)
         am_fraction, n_particles = truth.am_fraction, truth.n_particles
         stages.update(2)

@@ -30,10 +30,11 @@ def test_a_slab_of_the_warp_equals_the_same_rows_of_the_whole():
     phase = rng.integers(0, 4, (20, 12, 12)).astype(np.uint8)
     li = rng.uniform(0.3, 1.0, phase.shape).astype(np.float32)
     f = deformation_field(phase.shape, 0.1, 0.3, rng=3)
-    whole = warp_phase_and_li(phase, li, f, scale=0.5, chunk_z=7)
-    slab = warp_phase_and_li(phase, li, f, scale=0.5, chunk_z=3, z_range=(5, 13))
-    assert np.array_equal(slab[0], whole[0][5:13])
-    assert np.array_equal(slab[1], whole[1][5:13])
+    whole = warp_phase_and_li(phase, li, f, scale=0.5)
+    for work in (1, 96 * 12 * 5, 96 * 12 * 12 * 3):  # lines of a row, rows of lines, 3 rows
+        slab = warp_phase_and_li(phase, li, f, scale=0.5, work_bytes=work, z_range=(5, 13))
+        assert np.array_equal(slab[0], whole[0][5:13])
+        assert np.array_equal(slab[1], whole[1][5:13])
 
 
 def test_deforming_sample_changes_only_later_energies(tmp_path):

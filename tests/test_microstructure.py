@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from synth import _kernels as K
 from synth.microstructure import Microstructure, MicrostructureParams, generate_microstructure
 
 SHAPE = (96, 128, 128)
@@ -168,3 +169,26 @@ def test_layout_evaluates_any_box_as_that_box_of_the_phantom():
         np.testing.assert_array_equal(labels, m.labels[region])
         np.testing.assert_array_equal(cav, m.cavity_mask[region])
         np.testing.assert_array_equal(counts, np.bincount(phase.ravel(), minlength=4))
+
+
+_floats = st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.5, 1e-30, -1e30, np.inf, -np.inf, np.nan]) | \
+    st.floats(-1e3, 1e3, width=32)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_floats, min_size=1, max_size=60), st.data())
+def test_kth_largest_over_slabs_is_the_kth_of_the_sorted_values(values, data):
+    v = np.array(values, np.float32)
+    mask = np.array(data.draw(st.lists(st.booleans(), min_size=v.size, max_size=v.size)))
+    cuts = sorted(data.draw(st.lists(st.integers(0, v.size), max_size=4)))
+    k = data.draw(st.integers(-1, v.size + 1))
+    edges = [0, *cuts, v.size]
+    slabs = lambda: ((v[a:b], mask[a:b]) for a, b in zip(edges[:-1], edges[1:]))  # noqa: E731
+    finite = np.sort(v[mask & np.isfinite(v)])[::-1]
+    if k <= 0 or finite.size == 0:
+        want = np.inf
+    else:
+        want = finite[min(k, finite.size) - 1]  # beyond the count: the smallest
+    got = K.kth_largest_of(slabs, k)
+    assert got == want and got.dtype == np.float32, (got, want)  # -0.0 == 0.0 compare alike
+    assert K.kth_largest(v, mask, k) == want

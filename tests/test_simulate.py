@@ -143,8 +143,11 @@ def test_memory_estimate_follows_the_phantom_and_refuses_before_any_work(tmp_pat
     n = 48 * 2 * (64 * 2) ** 2  # tiny: 48 x 64 detector, 2x supersampled
     assert sim.phantom_shape(small) == (96, 128, 128)
     assert sim.memory_needed(small, band_bytes=0) == 18 * n
-    # a band never holds more than the whole scan's optical depths (14 MB here)
-    assert sim.memory_needed(small, band_bytes=10**12) == 18 * n
+    # a band (and the projector's and warp's temporaries, each up to a band) never holds
+    # more than the whole scan's optical depths (14 MB here)
+    acq = small.acquisition
+    od = 4 * 3 * sim.projection_angles(acq).size * 96 * sim.fine_detector_size(acq, 128)
+    assert sim.memory_needed(small, band_bytes=10**12) == 6 * n + 3 * od
     wide = small.replace(acquisition={"n_projections": 3000})  # 0.46 GB of optical depths
     assert sim.memory_needed(wide, band_bytes=10**12) > 6 * n + 4e8
     # tiled: one slab, or one band of the scan with its slab of the phantom
@@ -163,6 +166,14 @@ def test_memory_estimate_follows_the_phantom_and_refuses_before_any_work(tmp_pat
         mode(small, "lazy", 0, 10**6, True)
     monkeypatch.setattr(sim, "_available_memory", lambda: None)  # unknown: no check
     assert mode(Scenario.preset("paper"), "auto", 0, 10**6, True) == "whole"
+    # a tiled build also needs disk: the files and the Li field's scratch copy
+    import collections
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(sim.shutil, "disk_usage", lambda p: usage(0, 0, 4 * n))
+    with pytest.raises(ValueError, match="tiny.*GB of disk.*--scratch-dir"):
+        simulate(small, tmp_path / "full", progress=False, phantom="tiled")
+    assert not (tmp_path / "full").exists()
 
 
 def test_tiled_phantom_writes_the_same_files(tmp_path):

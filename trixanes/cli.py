@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from enum import Enum
 from typing import List, Optional
 
 import typer
+
+class PhantomMode(str, Enum):
+    """How `simulate` builds the ground truth (`synth.simulate.simulate`'s ``phantom``)."""
+
+    auto = "auto"
+    whole = "whole"
+    tiled = "tiled"
+
 
 app = typer.Typer(
     add_completion=False,
@@ -39,13 +48,16 @@ def simulate(
         "numba", help="Projector: numba (CPU threads), or cupy: project on a CUDA GPU (needs CuPy); "
                       "the files then differ from numba's at float32 rounding (with photon noise, "
                       "the draws may differ: another, equally likely noise realization)."),
-    phantom: str = typer.Option(
-        "auto", help="Build the ground truth whole in memory (fastest), or tiled: slab by slab and "
+    phantom: PhantomMode = typer.Option(
+        PhantomMode.auto, help="Build the ground truth whole in memory (fastest), or tiled: slab by slab and "
                      "particle by particle into truth.h5, for phantoms beyond memory (same files, "
                      "several times slower). auto: whole when it fits the free memory."),
     phantom_memory_mb: float = typer.Option(
         256.0, "--phantom-memory-mb", min=1.0,
         help="Working memory of one slab of the tiled phantom. Never changes the files."),
+    scratch_dir: Optional[Path] = typer.Option(
+        None, "--scratch-dir", help="Where the tiled phantom keeps its uncompressed Li field "
+                                    "(4 B per fine voxel) until truth.h5 is written; default --out."),
     no_memory_check: bool = typer.Option(
         False, "--no-memory-check", help="Try even when the phantom looks too big for the free memory."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
@@ -59,8 +71,8 @@ def simulate(
         if seed is not None:
             sc = sc.replace(seed=seed)
         res = run(sc, out, progress=not quiet, band_bytes=int(band_memory_mb * 2**20), backend=backend,
-                  check_memory=not no_memory_check, phantom=phantom,
-                  phantom_bytes=int(phantom_memory_mb * 2**20))
+                  check_memory=not no_memory_check, phantom=phantom.value,
+                  phantom_bytes=int(phantom_memory_mb * 2**20), scratch_dir=scratch_dir)
     except (ScenarioError, ValueError, OSError) as exc:
         _fail(exc)
     typer.echo(f"wrote {len(res.scan_paths)} scans, references and truth to {out} "
