@@ -65,8 +65,9 @@ def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel
     and NMC on a basis in Li) are projected once and every energy is a
     weighted sum of them, or, when there are fewer energies than components,
     each energy's μ map is projected directly (exact in Li). The cheaper route
-    is taken. ``work_bytes`` bounds the projector's temporaries (about four
-    copies of the maps of the rows projected at once; default 16 rows).
+    is taken. ``work_bytes`` bounds the projector's temporaries (the maps of
+    the rows projected at once, a transposed copy and the projections; default
+    16 rows).
     ``backend`` is `forward_project`'s: numba, or cupy on a CUDA GPU.
 
     Returns
@@ -79,7 +80,10 @@ def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel
     direct = energies.size < weights.shape[1]
     nz = phase.shape[0]
     maps = 1 if direct else weights.shape[1]
-    chunk_z = 16 if work_bytes is None else int(np.clip(work_bytes // (16 * maps * phase.shape[1] * phase.shape[2]), 1, 16))
+    # per row: the maps, one transposed copy and the attenuation's blocks (13 B per voxel
+    # measured for one map), and the projections
+    row_bytes = 14 * maps * phase.shape[1] * phase.shape[2] + 4 * maps * len(angles_deg) * n_s
+    chunk_z = 16 if work_bytes is None else int(np.clip(work_bytes // row_bytes, 1, 16))
     out = np.zeros((energies.size, len(angles_deg), nz, n_s), np.float32)
     for z0 in tqdm(range(0, nz, chunk_z), desc="project", unit="chunk", disable=not progress):
         rows = slice(z0, z0 + chunk_z)

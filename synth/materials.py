@@ -327,6 +327,9 @@ def hat_weights(li, nodes) -> np.ndarray:
     return out
 
 
+_MU_BLOCK = 1 << 16
+
+
 def attenuation_map(phase, li, energy_kev: float, model: XanesModel) -> np.ndarray:
     """mu(E) of a phase map with its Li field, exact in x (no Li nodes), 1/um.
 
@@ -355,7 +358,7 @@ def attenuation_map(phase, li, energy_kev: float, model: XanesModel) -> np.ndarr
     (2,)
     """
     phase = np.asarray(phase)
-    li = np.asarray(li, float)
+    li = np.asarray(li)
     if phase.shape != li.shape:
         raise ValueError("li: must have the shape of phase")
     if phase.size and (phase.min() < 0 or phase.max() > 3):
@@ -365,8 +368,13 @@ def attenuation_map(phase, li, energy_kev: float, model: XanesModel) -> np.ndarr
         raise ValueError("energy_kev: one energy")
     table = np.array([mu_phase(PHASE_MATERIALS[c], e)[0] for c in range(4)], np.float32)
     out = table[phase]
-    am = phase == 3
-    if np.any(am & ~np.isfinite(li)):
-        raise ValueError("li: NaN inside active material")
-    out[am] = mu_nmc(e, li[am], model)[0]
+    # the AM voxels a block at a time: float64 copies of the whole map would be 4x the output
+    flat_phase, flat_li, flat_out = phase.reshape(-1), li.reshape(-1), out.reshape(-1)
+    for b0 in range(0, flat_out.size, _MU_BLOCK):
+        block = slice(b0, b0 + _MU_BLOCK)
+        am = flat_phase[block] == 3
+        x = flat_li[block][am].astype(float)
+        if not np.all(np.isfinite(x)):
+            raise ValueError("li: NaN inside active material")
+        flat_out[block][am] = mu_nmc(e, x, model)[0]
     return out

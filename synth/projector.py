@@ -19,17 +19,20 @@ BACKENDS = ("numba", "cupy")
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
-def _joseph(rows_y, rows_x, cos_t, sin_t, center_s, out):
+def _joseph(rows_y, rows_x, cos_t, sin_t, center_s, out, march=0):
     # rows_y[c, y, 1 + x, z] and rows_x[c, x, 1 + y, z]: one zero voxel padded
     # on both sides of the interpolated axis so the inner loops need no bounds
     # tests; the two layouts give contiguous reads whichever axis the ray
     # marches along. The interpolation geometry is the same for every slice,
     # so z is the innermost, contiguous (SIMD) loop. out[c, a, k, z], zero on
-    # entry; one angle per task, so no write races.
+    # entry; one angle per task, so no write races. march: 1 projects only the angles
+    # that march along y, 2 only the others (then one layout need exist at a time), 0 all.
     n_c, n_z = rows_y.shape[0], rows_y.shape[3]
     n_a, n_s = cos_t.size, out.shape[2]
     for a in numba.prange(n_a):
         c, s = cos_t[a], sin_t[a]
+        if march and (abs(c) >= abs(s)) != (march == 1):
+            continue
         if abs(c) >= abs(s):
             # march along y; x = (s_pos + y sin) / cos
             src, u, w, scale = rows_y, s / c, 1.0 / c, 1.0 / abs(c)
@@ -123,10 +126,12 @@ def forward_project(components, angles_deg, n_s: int | None = None, center_s: fl
     cos_a, sin_a = np.cos(a), np.sin(a)
     for z0 in range(0, vol.shape[1], chunk_z):
         sl = vol[:, z0:z0 + chunk_z]
-        rows_y = np.ascontiguousarray(np.pad(sl.transpose(0, 2, 3, 1), pad))
-        rows_x = np.ascontiguousarray(np.pad(sl.transpose(0, 3, 2, 1), pad))
         part = np.zeros((vol.shape[0], a.size, n_s, sl.shape[1]), np.float32)
-        _joseph(rows_y, rows_x, cos_a, sin_a, center_s, part)
+        # one transposed copy at a time: the angles marching along y, then along x
+        for march, order in ((1, (0, 2, 3, 1)), (2, (0, 3, 2, 1))):
+            rows = np.ascontiguousarray(np.pad(sl.transpose(order), pad))
+            _joseph(rows, rows, cos_a, sin_a, center_s, part, march)
+            del rows
         out[:, :, z0:z0 + chunk_z] = part.transpose(0, 1, 3, 2)
     return out
 
