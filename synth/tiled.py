@@ -94,8 +94,8 @@ def slab_rows(shape, slab_bytes: int) -> int:
     return int(np.clip(slab_bytes // (SLAB_BYTES_PER_VOXEL * shape[1] * shape[2]), 1, shape[0]))
 
 
-def _row_blocks(n: int, rows: int, start: int = 0):
-    for r0 in range(start, n, rows):
+def _row_blocks(n: int, rows: int):
+    for r0 in range(0, n, rows):
         yield r0, min(n, r0 + rows)
 
 
