@@ -312,11 +312,8 @@ def check_backend(backend: str) -> str:
     >>> check_backend("auto")
     'auto'
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "cupy":
-        cuda.require("backend='cupy'")
-    elif backend == "astra" and not astra_available():
+    cuda.check_backend(backend, BACKENDS)
+    if backend == "astra" and not astra_available():
         raise ValueError("backend='astra' needs the astra-toolbox, which is not installed")
     return backend
 

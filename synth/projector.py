@@ -70,11 +70,7 @@ def check_backend(backend: str) -> str:
     >>> check_backend("numba")
     'numba'
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend == "cupy":
-        cuda.require("backend='cupy'")
-    return backend
+    return cuda.check_backend(backend, BACKENDS)
 
 
 def forward_project(components, angles_deg, n_s: int | None = None, center_s: float | None = None,

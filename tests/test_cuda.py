@@ -16,6 +16,12 @@ def test_without_cupy_the_probe_says_why_and_require_names_the_caller(monkeypatc
         assert cuda.device_name() is None
         with pytest.raises(ValueError, match=r"^backend='cupy' needs CuPy and a CUDA GPU: CuPy is not"):
             cuda.require("backend='cupy'")
+        # the backend check of synth and pipeline: the choices first, then CuPy
+        assert cuda.check_backend("numba", ("numba", "cupy")) == "numba"
+        with pytest.raises(ValueError, match=r"^backend: must be one of numba, cupy, got 'gpu'"):
+            cuda.check_backend("gpu", ("numba", "cupy"))
+        with pytest.raises(ValueError, match=r"^backend='cupy' needs CuPy"):
+            cuda.check_backend("cupy", ("numba", "cupy"))
     finally:
         cuda._probe.cache_clear()  # the next caller probes the real machine
 

@@ -61,6 +61,24 @@ def require(what: str) -> None:
 MEMORY_FRACTION = 0.5
 
 
+def check_backend(backend: str, allowed) -> str:
+    """``backend`` when it is one of ``allowed`` and, for ``"cupy"``, CuPy works here.
+
+    The one check of synth's and pipeline's ``backend`` arguments (pipeline adds
+    its astra check); ValueError naming the choices otherwise.
+
+    Examples
+    --------
+    >>> check_backend("numba", ("numba", "cupy"))
+    'numba'
+    """
+    if backend not in allowed:
+        raise ValueError(f"backend: must be one of {', '.join(allowed)}, got {backend!r}")
+    if backend == "cupy":
+        require("backend='cupy'")
+    return backend
+
+
 def slice_chunks(nz: int, bytes_per_slice: float, free_bytes: float) -> list[tuple[int, int]]:
     """Ranges ``(start, stop)`` of ``nz`` slices, each chunk within `MEMORY_FRACTION` of ``free_bytes``.
 
