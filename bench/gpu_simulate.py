@@ -11,8 +11,8 @@ import time
 import h5py
 import numpy as np
 
-from synth.config import Scenario
-from synth.simulate import simulate
+from trixanes.synth.config import Scenario
+from trixanes.synth.simulate import simulate
 
 out = sys.argv[1]
 for backend in ("numba", "cupy"):

@@ -18,8 +18,8 @@ import edt
 import numpy as np
 from scipy import ndimage as ndi
 
-from pipeline.binning import voxel_size3
-from pipeline.limap import relative_lithiation
+from trixanes.pipeline.binning import voxel_size3
+from trixanes.pipeline.limap import relative_lithiation
 
 __all__ = ["analyze", "CLASS_NAMES"]
 

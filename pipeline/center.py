@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline import projector
-from pipeline.reconstruct import angle_weights, choose_algorithm, fbp_filter, padded_size
+from trixanes.pipeline import projector
+from trixanes.pipeline.angles import angle_weights, choose_algorithm
+from trixanes.pipeline.filters import fbp_filter, padded_size
 
 __all__ = ["CenterEstimate", "find_center"]
 

@@ -17,8 +17,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from pipeline.binning import voxel_size3
-from trixanes.atomic import atomic_path
+from trixanes.pipeline.binning import voxel_size3
+from trixanes._shared.atomic import atomic_path
 
 __all__ = ["plot_orthoslices", "plot_histogram", "plot_class_fractions", "plot_particles",
            "plot_z_profile", "plot_depth_profile", "save_all"]
@@ -134,7 +134,7 @@ def plot_histogram(stats: dict, path, reference_stats: dict | None = None) -> Pa
     Examples
     --------
     >>> import numpy as np, tempfile, pathlib
-    >>> from pipeline.analyze import analyze
+    >>> from trixanes.pipeline.analyze import analyze
     >>> m = np.ones((4, 4, 4), bool)
     >>> s = analyze(np.full(m.shape, 0.8), m, m.astype(np.int32), 0.2)
     >>> plot_histogram(s, pathlib.Path(tempfile.mkdtemp()) / "h.png").suffix
@@ -171,7 +171,7 @@ def plot_class_fractions(stats: dict, path, reference_stats: dict | None = None)
     Examples
     --------
     >>> import numpy as np, tempfile, pathlib
-    >>> from pipeline.analyze import analyze
+    >>> from trixanes.pipeline.analyze import analyze
     >>> m = np.ones((4, 4, 4), bool)
     >>> s = analyze(np.full(m.shape, 0.8), m, m.astype(np.int32), 0.2)
     >>> plot_class_fractions(s, pathlib.Path(tempfile.mkdtemp()) / "c.png").exists()
@@ -211,7 +211,7 @@ def plot_particles(stats: dict, path, reference_stats: dict | None = None) -> Pa
     Examples
     --------
     >>> import numpy as np, tempfile, pathlib
-    >>> from pipeline.analyze import analyze
+    >>> from trixanes.pipeline.analyze import analyze
     >>> m = np.ones((4, 4, 4), bool)
     >>> s = analyze(np.full(m.shape, 0.8), m, m.astype(np.int32), 0.2)
     >>> plot_particles(s, pathlib.Path(tempfile.mkdtemp()) / "p.png").exists()
@@ -251,7 +251,7 @@ def plot_z_profile(stats: dict, path, reference_stats: dict | None = None) -> Pa
     Examples
     --------
     >>> import numpy as np, tempfile, pathlib
-    >>> from pipeline.analyze import analyze
+    >>> from trixanes.pipeline.analyze import analyze
     >>> m = np.ones((4, 4, 4), bool)
     >>> s = analyze(np.full(m.shape, 0.8), m, m.astype(np.int32), 0.2)
     >>> plot_z_profile(s, pathlib.Path(tempfile.mkdtemp()) / "z.png").exists()
@@ -282,7 +282,7 @@ def plot_depth_profile(stats: dict, path, reference_stats: dict | None = None) -
     Examples
     --------
     >>> import numpy as np, tempfile, pathlib
-    >>> from pipeline.analyze import analyze
+    >>> from trixanes.pipeline.analyze import analyze
     >>> m = np.ones((4, 4, 4), bool)
     >>> s = analyze(np.full(m.shape, 0.8), m, m.astype(np.int32), 0.2)
     >>> plot_depth_profile(s, pathlib.Path(tempfile.mkdtemp()) / "d.png").exists()
@@ -323,7 +323,7 @@ def save_all(stats: dict, li, grey, voxel_size_um, out_dir, *, reference_stats: 
     Examples
     --------
     >>> import numpy as np, tempfile
-    >>> from pipeline.analyze import analyze
+    >>> from trixanes.pipeline.analyze import analyze
     >>> m = np.ones((4, 4, 4), bool); li = np.full(m.shape, 0.8, np.float32)
     >>> s = analyze(li, m, m.astype(np.int32), 0.2)
     >>> len(save_all(s, li, li, 0.2, tempfile.mkdtemp()))

@@ -3,7 +3,7 @@
 The operators of `pipeline.projector` to float32 rounding: the same detector
 positions (float64, numba's order of operations), the same linear-interpolation
 weights, zero outside the detector. CuPy is optional: nothing imports it before
-a function needs it, and `cupy_available` (`trixanes.cuda`'s probe) says, without
+a function needs it, and `cupy_available` (`trixanes._shared.cuda`'s probe) says, without
 raising, whether it works here (``pip install cupy-cuda12x`` or ``cupy-cuda13x``).
 
 Kernels use a "z last" layout, volumes ``(y, x, z)`` and sinograms ``(angle, col,
@@ -12,7 +12,7 @@ its geometry and reads contiguous floats. The backprojector gathers over the
 angles; the forward projector gathers, for its detector bin, the pixels whose
 interpolation weights (the backprojector's) reach it, so that the pair is the
 exact transpose without atomics. Each call moves its data to the device once, in
-chunks of slices if the stack needs more than `trixanes.cuda.MEMORY_FRACTION` of the free memory.
+chunks of slices if the stack needs more than `trixanes._shared.cuda.MEMORY_FRACTION` of the free memory.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import functools
 
 import numpy as np
 
-from pipeline.projector import _PAD, IterativeResult, _bar, angle_tables
-from pipeline.reconstruct import angle_weights, fbp_filter, padded_size
-from trixanes import cuda as _cuda
+from trixanes.pipeline.projector import _PAD, IterativeResult, _bar, angle_tables
+from trixanes.pipeline.angles import angle_weights
+from trixanes.pipeline.filters import fbp_filter, padded_size
+from trixanes._shared import cuda as _cuda
 
 _BLOCK = 256
 
@@ -112,7 +113,7 @@ extern "C" __global__ void backproject_zlast(const float* __restrict__ q, const 
 
 # --------------------------------------------------------------------------- availability
 def _cupy():
-    _cuda.require("pipeline.gpu")  # the probe is trixanes.cuda's, shared with synth.gpu
+    _cuda.require("trixanes.pipeline.gpu")  # the probe is trixanes._shared.cuda's, shared with synth.gpu
     import cupy as cp
 
     return cp

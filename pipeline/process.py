@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
-from trixanes.atomic import atomic_path, write_json
+from trixanes._shared.atomic import atomic_path, write_json
 
 from . import analyze as _analyze
 from . import figures as _figures

@@ -13,181 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline import projector
-from trixanes import cuda
+from trixanes._shared import cuda
+from trixanes.pipeline import projector
+from trixanes.pipeline.angles import check_theta, angle_weights
+from trixanes.pipeline.filters import filter_projections
 
-FILTERS = ("ramp", "shepp-logan", "cosine", "hamming", "hann")
 ALGORITHMS = ("fbp", "sirt", "cgls")
 BACKENDS = ("auto", "numba", "astra", "cupy")
-_GAP_FACTOR = 3.0  # a gap above this many median steps is a missing wedge
-
-
-# --------------------------------------------------------------------------- angles
-def _sorted_mod180(theta_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Angles reduced to [0, 180) and the order that sorts them."""
-    t = np.mod(np.asarray(theta_deg, dtype=np.float64), 180.0)
-    order = np.argsort(t, kind="stable")
-    return t, order
-
-
-def _circular_gaps(ts: np.ndarray) -> np.ndarray:
-    """Gap from each sorted angle (mod 180) to the next, wrapping around."""
-    return np.diff(np.append(ts, ts[0] + 180.0))
-
-
-def angle_weights(theta_deg: np.ndarray) -> np.ndarray:
-    """FBP quadrature weight of each projection, in radians.
-
-    Angles are taken mod 180° (a view at θ+180° is the mirror image of the one
-    at θ and backprojects onto the same lines). Each distinct direction gets
-    half the gaps to its neighbours on the 180° circle; views at the same
-    direction share it. A gap wider than a few median steps is a missing wedge:
-    it is not credited to the views at its edges (which would smear them over
-    the wedge as streaks); they get half a median step on that side instead.
-
-    Parameters
-    ----------
-    theta_deg : array (angle,)
-        Projection angles, degrees.
-
-    Returns
-    -------
-    w : float64 array (angle,)
-        Sums to π for a complete, uniformly sampled set.
-
-    Examples
-    --------
-    >>> w = angle_weights(np.arange(0, 180, 45.0))
-    >>> np.allclose(w, np.pi / 4)
-    True
-    """
-    t, order = _sorted_mod180(theta_deg)
-    ts = t[order]
-    if ts.size == 1:
-        return np.array([np.pi])
-    gaps = _circular_gaps(ts)
-    tol = 1e-6 * 180.0
-    distinct = gaps > tol
-    if not distinct.any():
-        return np.full(ts.size, np.pi / ts.size)
-    step = np.median(gaps[distinct])
-    g = np.where(gaps > _GAP_FACTOR * step, step, gaps)
-    g = np.where(distinct, g, 0.0)
-    # views closer than `tol` form one group that shares one direction's weight
-    group = np.concatenate(([0], np.cumsum(distinct[:-1])))
-    if not distinct[-1]:  # the last group wraps onto the first
-        group[group == group[-1]] = 0
-    n_groups = group.max() + 1
-    after = np.zeros(n_groups)
-    np.add.at(after, group, g)
-    before = np.roll(after, 1)
-    share = 0.5 * (before + after)
-    counts = np.bincount(group, minlength=n_groups)
-    w_sorted = np.deg2rad(share[group] / counts[group])
-    w = np.empty_like(w_sorted)
-    w[order] = w_sorted
-    return w
-
-
-def choose_algorithm(theta_deg) -> tuple[str, str]:
-    """Pick FBP for complete angular coverage, SIRT for a dead angle.
-
-    Parameters
-    ----------
-    theta_deg : array-like
-        Projection angles, degrees.
-
-    Returns
-    -------
-    name : {"fbp", "sirt"}
-    reason : str
-        One sentence saying why.
-
-    Examples
-    --------
-    >>> choose_algorithm(np.linspace(0, 180, 181, endpoint=False))[0]
-    'fbp'
-    >>> choose_algorithm(np.linspace(0, 150, 151))[0]
-    'sirt'
-    """
-    theta = _check_theta(theta_deg)
-    t, order = _sorted_mod180(theta)
-    ts = np.unique(np.round(t[order], 9))
-    if ts.size < 2:
-        return "sirt", "a single projection direction cannot support filtered backprojection."
-    gaps = _circular_gaps(ts)
-    step = float(np.median(gaps))
-    widest = float(gaps.max())
-    if widest <= _GAP_FACTOR * step:
-        return "fbp", (
-            f"the angles cover 180° (mod 180) with a largest gap of {widest:.3g}° "
-            f"<= {_GAP_FACTOR:g} x the median step {step:.3g}°, so FBP is appropriate."
-        )
-    return "sirt", (
-        f"the angles leave a {widest:.3g}° gap (mod 180), more than {_GAP_FACTOR:g} x the "
-        f"median step {step:.3g}°: a missing wedge, for which SIRT with non-negativity "
-        "gives fewer streaks than FBP."
-    )
-
-
-# --------------------------------------------------------------------------- filters
-def padded_size(ncols: int) -> int:
-    """FFT length for filtering: a power of two of at least 2·ncols (and 64)."""
-    return max(64, int(2 ** np.ceil(np.log2(2 * ncols))))
-
-
-def fbp_filter(ncols: int, filter_name: str = "ramp") -> np.ndarray:
-    """Frequency response (rfft bins) of the FBP filter for a padded projection.
-
-    The ramp is the Fourier transform of the band-limited spatial-domain ramp
-    (Kak & Slaney, eq. 61: 1/4 at 0, -1/(πn)² at odd n), which unlike a sampled
-    |f| has the correct, nonzero DC term. Windows are functions of the
-    frequency f in cycles per pixel (|f| <= 1/2).
-
-    Parameters
-    ----------
-    ncols : int
-        Number of detector columns (the FFT length is ``padded_size(ncols)``).
-    filter_name : {"ramp", "shepp-logan", "cosine", "hamming", "hann"}
-
-    Returns
-    -------
-    h : float64 array (padded_size // 2 + 1,)
-
-    Examples
-    --------
-    >>> h = fbp_filter(64)
-    >>> bool(h[0] > 0 and abs(h[-1] - 0.5) < 0.01)
-    True
-    """
-    if filter_name not in FILTERS:
-        raise ValueError(f"filter_name must be one of {FILTERS}, got {filter_name!r}")
-    p = padded_size(ncols)
-    k = np.concatenate((np.arange(0, p // 2 + 1), np.arange(p // 2 - 1, 0, -1)))
-    h_sp = np.zeros(p)
-    h_sp[0] = 0.25
-    odd = k % 2 == 1
-    h_sp[odd] = -1.0 / (np.pi * k[odd]) ** 2
-    h = np.fft.rfft(h_sp).real
-    f = np.fft.rfftfreq(p)
-    if filter_name == "shepp-logan":
-        h = h * np.sinc(f)  # np.sinc(f) = sin(πf)/(πf)
-    elif filter_name == "cosine":
-        h = h * np.cos(np.pi * f)
-    elif filter_name == "hamming":
-        h = h * (0.54 + 0.46 * np.cos(2 * np.pi * f))
-    elif filter_name == "hann":
-        h = h * (0.5 + 0.5 * np.cos(2 * np.pi * f))
-    return h
-
-
-def filter_projections(projections: np.ndarray, filter_name: str = "ramp") -> np.ndarray:
-    """Filter every projection row along the detector axis (zero padded FFT)."""
-    ncols = projections.shape[-1]
-    p = padded_size(ncols)
-    spec = np.fft.rfft(projections, n=p, axis=-1)
-    spec *= fbp_filter(ncols, filter_name)
-    return np.fft.irfft(spec, n=p, axis=-1)[..., :ncols].astype(np.float32)
 
 
 # --------------------------------------------------------------------------- public
@@ -255,7 +87,7 @@ def reconstruct(
     proj = proj.astype(np.float32, copy=False)
     if not np.all(np.isfinite(proj)):
         raise ValueError("projections contain NaN or inf")
-    theta = _check_theta(theta_deg)
+    theta = check_theta(theta_deg)
     if theta.size != proj.shape[0]:
         raise ValueError(f"theta_deg has {theta.size} angles but projections have {proj.shape[0]}")
     ncols = proj.shape[2]
@@ -292,15 +124,6 @@ def fbp(proj: np.ndarray, theta: np.ndarray, center: float, filter_name: str = "
     return projector.backproject(q, cos_t, sin_t, angle_weights(theta), center, proj.shape[2])
 
 
-def _check_theta(theta_deg) -> np.ndarray:
-    theta = np.asarray(theta_deg, dtype=np.float64)
-    if theta.ndim != 1 or theta.size == 0:
-        raise ValueError(f"theta_deg must be a non-empty 1-D array, got shape {theta.shape}")
-    if not np.all(np.isfinite(theta)):
-        raise ValueError("theta_deg contains NaN or inf")
-    return theta
-
-
 def check_backend(backend: str) -> str:
     """``backend`` when it is one of `BACKENDS` and usable here; ValueError otherwise.
 
@@ -319,8 +142,8 @@ def check_backend(backend: str) -> str:
 
 
 def _gpu():
-    """`pipeline.gpu` (lazily: it imports this module, and CuPy is optional)."""
-    from pipeline import gpu
+    """`pipeline.gpu`, imported only when asked for (CuPy is optional)."""
+    from trixanes.pipeline import gpu
 
     return gpu
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trixanes.reftable import read_reference_table
+from trixanes.io.references import read_reference_table
 
 __all__ = ["References", "load_references", "reference_jumps", "MIN_POINTS"]
 
@@ -70,7 +70,7 @@ def load_references(path) -> References:
     """Read reference spectra for the Li calibration from a CSV file.
 
     The table format and its checks are those of
-    `trixanes.reftable.read_reference_table` (comments, eV columns, reversed
+    `trixanes.io.references.read_reference_table` (comments, eV columns, reversed
     energies), with at least ``MIN_POINTS`` energies.
 
     Parameters

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import filters, morphology, segmentation
 
-from pipeline.binning import voxel_size3
+from trixanes.pipeline.binning import voxel_size3
 
 __all__ = ["Segmentation", "segment_phases", "label_particles"]
 

@@ -12,12 +12,13 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
-from pipeline.center import find_center
-from pipeline.magnification import Resampling
-from pipeline.normalize import normalize, remove_rings
-from pipeline.reconstruct import check_backend, choose_algorithm, reconstruct
-from pipeline.scanio import needs_row_copy, read_scan, row_chunked_copy, scan_info
-from trixanes.atomic import atomic_path
+from trixanes.pipeline.center import find_center
+from trixanes.pipeline.magnification import Resampling
+from trixanes.pipeline.normalize import normalize, remove_rings
+from trixanes.pipeline.angles import choose_algorithm
+from trixanes.pipeline.reconstruct import check_backend, reconstruct
+from trixanes.pipeline.scanio import needs_row_copy, read_scan, row_chunked_copy, scan_info
+from trixanes._shared.atomic import atomic_path
 
 __all__ = ["VolumeResult", "reconstruct_scan_file"]
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trixanes.atomic import write_text
+from trixanes._shared.atomic import write_text
 
 from .summary import save_figure, write_csv
 from .sweep import Task, run_sweep

@@ -49,7 +49,7 @@ def saturation_point(curve, tol: float = SATURATION) -> float:
 
     Examples
     --------
-    >>> from studies.summary import Curve
+    >>> from trixanes.studies.summary import Curve
     >>> c = Curve(np.array([1., 2, 4]), np.array([0.1, 0.05, 0.048]), np.full(3, np.nan), np.ones(3, int))
     >>> saturation_point(c)
     2.0

@@ -28,15 +28,15 @@ def _cost(task) -> float:
 
 
 def run_on_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker, task_threads, fn,
-                keep_files, bar) -> dict:
+                keep_files, bar, *, run_scenario, record_error) -> dict:
     """Run ``pending`` ({cache key: task index}) as Dask tasks; return {key: result row}.
 
     A worker that dies (out of memory, killed) gives an error row, like a
     scenario that raises. ``bar`` advances once per finished scenario.
+    ``run_scenario`` runs one task on a worker and ``record_error`` writes the
+    error row of a task whose worker died (`studies.sweep` passes its own).
     """
     from dask.distributed import Client, LocalCluster, as_completed
-
-    from .sweep import record_error, run_scenario  # imported here: sweep imports this module
 
     cluster = None
     threads = None

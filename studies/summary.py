@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from trixanes.atomic import atomic_path
+from trixanes._shared.atomic import atomic_path
 
 _SCALAR = (int, float, str, bool, type(None))
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from trixanes.atomic import write_json, write_text
+from trixanes._shared.atomic import write_json, write_text
 
 from .cluster import run_on_dask
 from .summary import flatten
@@ -123,7 +123,7 @@ def task_key(task: Task) -> str:
 
     Examples
     --------
-    >>> from synth.config import Scenario
+    >>> from trixanes.synth.config import Scenario
     >>> a = Task("s", "a", Scenario.preset("tiny"))
     >>> task_key(a) == task_key(Task("other", "b", Scenario.preset("tiny"), params={"w": 1}))
     True
@@ -139,9 +139,9 @@ def task_key(task: Task) -> str:
 # -- one scenario --------------------------------------------------------------
 def run_chain(task: Task, folder: Path, keep_files: bool = False) -> dict:
     """simulate -> process -> validate in ``folder``; flat metrics plus ``curves``."""
-    from pipeline.process import ProcessOptions, process
-    from synth.simulate import simulate
-    from validate.scorecard import validate
+    from trixanes.pipeline.process import ProcessOptions, process
+    from trixanes.synth.simulate import simulate
+    from trixanes.validate.scorecard import validate
 
     opts = {"figures": False, **task.options}
     if "thresholds" in opts:
@@ -264,7 +264,7 @@ def repeat_tasks(study: str, label: str, scenario, options: Mapping, params: Map
 
     Examples
     --------
-    >>> from synth.config import Scenario
+    >>> from trixanes.synth.config import Scenario
     >>> ts = repeat_tasks("s", "a", Scenario.preset("tiny"), {"algorithm": "fbp"}, {"w": 0}, 3)
     >>> [(t.repeat, t.scenario.seed) for t in ts]
     [(0, 0), (1, 1), (2, 2)]
@@ -277,7 +277,7 @@ def repeat_tasks(study: str, label: str, scenario, options: Mapping, params: Map
 
 def base_scenario(quick: bool):
     """The studies' starting scenario: the ``tiny`` preset when quick, else ``quick``."""
-    from synth.config import Scenario
+    from trixanes.synth.config import Scenario
 
     return Scenario.preset("tiny" if quick else "quick")
 
@@ -286,7 +286,7 @@ def resolved_projections(acquisition) -> int:
     """Projections over the scan range (dead wedge not removed), ``None`` resolved as synth does."""
     import dataclasses
 
-    from synth.acquisition import projection_angles
+    from trixanes.synth.acquisition import projection_angles
 
     return int(projection_angles(dataclasses.replace(acquisition, dead_wedge_deg=0.0)).size)
 
@@ -367,7 +367,8 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
                 bar.update(1)
         elif pending:
             done = run_on_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker,
-                             task_threads, fn, keep_files, bar)
+                             task_threads, fn, keep_files, bar,
+                             run_scenario=run_scenario, record_error=record_error)
     finally:
         bar.close()
     result = []

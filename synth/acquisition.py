@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synth.projector import forward_project  # noqa: F401  (part of this module's API)
+from trixanes.synth.projector import forward_project  # noqa: F401  (part of this module's API)
 
 
 @dataclass(frozen=True)

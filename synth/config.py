@@ -14,8 +14,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trixanes import toml
-from trixanes.atomic import write_text
+from trixanes._shared import toml
+from trixanes._shared.atomic import write_text
 
 from .acquisition import AcquisitionParams
 from .lithium import LithiumParams

@@ -5,7 +5,7 @@ float32 rounding: the same march (along y when ``|cos| >= |sin|``, else x), the
 same padded interpolation index ``f = base(m) + k w`` in float64 and numba's
 order of operations, the same float32 weights, and the sum over the march in
 the same order. Separate from `pipeline.gpu` on purpose (synth never imports
-pipeline); the availability probe is `trixanes.cuda`'s.
+pipeline); the availability probe is `trixanes._shared.cuda`'s.
 
 One thread per output (component, angle, bin, slice) gathers along its ray, so
 no atomics. The maps sit on the device "z last", ``(component, 1 + y, 1 + x,
@@ -13,7 +13,7 @@ z)`` with one zero voxel padded on both sides of y and x, and z is the fastest
 thread index: a warp shares its ray and reads contiguous floats whichever axis
 it marches along, so one layout serves both (numba needs two). Each call moves
 its data to the device once, in chunks of slices when the stack needs more
-than `trixanes.cuda.MEMORY_FRACTION` of the free memory.
+than `trixanes._shared.cuda.MEMORY_FRACTION` of the free memory.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import functools
 
 import numpy as np
 
-from trixanes import cuda
+from trixanes._shared import cuda
 
-from .projector import checked_inputs
+from ._projector_args import checked_inputs
 
 _BLOCK = 256
 
@@ -102,7 +102,7 @@ def forward_project(components, angles_deg, n_s: int | None = None,
     >>> p[0, :, 0, 2].tolist()  # doctest: +SKIP
     [5.0, 5.0]
     """
-    cuda.require("synth.gpu")
+    cuda.require("trixanes.synth.gpu")
     import cupy as cp
 
     vol, a, n_s, center_s = checked_inputs(components, angles_deg, n_s, center_s)

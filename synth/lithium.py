@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from synth import _kernels as K
-from synth import _li_kernels as LK
+from trixanes.synth import _kernels as K
+from trixanes.synth import _li_kernels as LK
 
 __all__ = ["LithiumParams", "LithiumField", "lithium_field"]
 
@@ -198,7 +198,7 @@ def lithium_field(phase, labels, voxel_size_um, params=LithiumParams(), seed=0, 
 
     Examples
     --------
-    >>> from synth.microstructure import generate_microstructure
+    >>> from trixanes.synth.microstructure import generate_microstructure
     >>> m = generate_microstructure((48, 64, 64), 0.16)
     >>> f = lithium_field(m.phase, m.labels, 0.16, internal_pores=m.cavity_mask)
     >>> bool(np.nanmin(f.li) >= 0.38 and np.nanmax(f.li) <= 1.0)

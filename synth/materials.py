@@ -39,7 +39,7 @@ import numpy as np
 import xraylib
 import xraylib_np
 
-from synth.xanes import XanesModel
+from trixanes.synth.xanes import XanesModel
 
 UM_PER_CM = 1e4
 

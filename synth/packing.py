@@ -7,22 +7,73 @@ The particles and their cavities are lists of shapes (no voxels): what
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from synth import _kernels as K
+from trixanes.synth import _kernels as K
 
-if TYPE_CHECKING:
-    from .microstructure import MicrostructureParams
-
-__all__ = ["HARMONIC_DEGREES", "Particles", "pack_particles", "place_cavities", "sample_mask",
+__all__ = ["HARMONIC_DEGREES", "MicrostructureParams", "Particles", "pack_particles", "place_cavities", "sample_mask",
            "sample_count"]
 
 #: Degrees of the zonal harmonics that modulate each particle's radius.
 HARMONIC_DEGREES = np.array([3, 3, 4], np.int64)
+
+
+@dataclass(frozen=True)
+class MicrostructureParams:
+    """Parameters of the synthetic electrode (lengths in micrometres).
+
+    ``am_fraction`` and ``cbd_fraction`` are volume fractions inside the sample region;
+    ``size_spread`` is the log-normal sigma of the secondary-particle diameter around
+    the median ``d50_um``; ``asphericity`` scales both the ellipsoid axis ratios
+    (log-normal sigma) and the harmonic surface perturbation; ``overlap`` is the
+    interpenetration allowed at contacts, as a fraction of the radii sum;
+    ``internal_pore_fraction`` is the volume fraction of small internal pores in each
+    particle and ``cracks_per_particle`` the mean number of planar cracks (both become
+    phase 1). ``geometry`` is ``"disk"`` (a laser-cut cylinder along z whose diameter is
+    ``disk_diameter_fraction`` of the smaller lateral field of view, void outside) or
+    ``"plate"`` (the sample fills the field of view). CBD lies within ``cbd_reach_um``
+    of particles, its coating patchiness has correlation length ``cbd_patch_um``.
+    """
+
+    am_fraction: float = 0.65
+    d50_um: float = 4.7
+    size_spread: float = 0.25
+    asphericity: float = 0.15
+    overlap: float = 0.15
+    internal_pore_fraction: float = 0.02
+    pore_diameter_um: float = 0.3
+    cracks_per_particle: float = 0.3
+    crack_width_um: float = 0.08
+    cbd_fraction: float = 0.10
+    cbd_reach_um: float = 0.6
+    cbd_patch_um: float = 1.0
+    geometry: str = "disk"
+    disk_diameter_fraction: float = 0.85
+
+    def validate(self) -> "MicrostructureParams":
+        """Raise ValueError naming the first field out of its range; return self."""
+        ranges = {
+            "am_fraction": (0.05, 0.85), "d50_um": (1e-3, 1e4), "size_spread": (0.0, 1.0),
+            "asphericity": (0.0, 0.5), "overlap": (0.0, 0.5),
+            "internal_pore_fraction": (0.0, 0.2), "pore_diameter_um": (1e-4, 1e3),
+            "cracks_per_particle": (0.0, 10.0), "crack_width_um": (0.0, 1e3),
+            "cbd_fraction": (0.0, 0.5), "cbd_reach_um": (1e-3, 1e3),
+            "cbd_patch_um": (1e-3, 1e4), "disk_diameter_fraction": (0.05, 1.0),
+        }
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ranges:
+                lo, hi = ranges[f.name]
+                if not isinstance(value, (int, float)) or not lo <= value <= hi:
+                    raise ValueError(f"{f.name} must be a number in [{lo}, {hi}], got {value!r}")
+        if self.geometry not in ("disk", "plate"):
+            raise ValueError(f"geometry must be 'disk' or 'plate', got {self.geometry!r}")
+        if self.am_fraction + self.cbd_fraction >= 0.95:
+            raise ValueError("am_fraction + cbd_fraction must stay below 0.95")
+        return self
 
 
 @dataclass(frozen=True)

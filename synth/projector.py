@@ -12,7 +12,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from trixanes import cuda
+from trixanes._shared import cuda
+from trixanes.synth._projector_args import checked_inputs
 
 #: Backends of `forward_project`: numba (CPU threads) or cupy (a CUDA GPU, optional).
 BACKENDS = ("numba", "cupy")
@@ -113,7 +114,7 @@ def forward_project(components, angles_deg, n_s: int | None = None, center_s: fl
     if chunk_z < 1:
         raise ValueError("chunk_z: must be >= 1")
     if check_backend(backend) == "cupy":
-        from synth import gpu
+        from trixanes.synth import gpu
 
         return gpu.forward_project(components, angles_deg, n_s=n_s, center_s=center_s)
     vol, a, n_s, center_s = checked_inputs(components, angles_deg, n_s, center_s)
@@ -130,21 +131,3 @@ def forward_project(components, angles_deg, n_s: int | None = None, center_s: fl
             del rows
         out[:, :, z0:z0 + chunk_z] = part.transpose(0, 1, 3, 2)
     return out
-
-
-def checked_inputs(components, angles_deg, n_s, center_s):
-    """`forward_project`'s arguments, validated: (float32 maps, angles in radians, n_s, center_s)."""
-    vol = np.asarray(components)
-    if vol.ndim != 4:
-        raise ValueError(f"components: need (n_components, z, y, x), got shape {vol.shape}")
-    vol = vol.astype(np.float32, copy=False)
-    a = np.deg2rad(np.asarray(angles_deg, np.float64).ravel())
-    if a.size == 0 or not np.all(np.isfinite(a)):
-        raise ValueError("angles_deg: need finite angles")
-    n_s = vol.shape[3] if n_s is None else int(n_s)
-    if n_s < 1:
-        raise ValueError("n_s: must be >= 1")
-    center_s = 0.5 * (n_s - 1) if center_s is None else float(center_s)
-    if not np.isfinite(center_s):
-        raise ValueError("center_s: must be finite")
-    return vol, a, n_s, center_s

@@ -19,7 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from trixanes.atomic import atomic_path
+from trixanes._shared.atomic import atomic_path
 
 _ENERGY = "/measurement/instrument/monochromator/energy"
 _RESOLUTION = "/measurement/instrument/detection_system/objective/resolution"

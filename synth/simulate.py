@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from trixanes import __version__
-from trixanes.atomic import atomic_path, write_text
+from trixanes._shared.atomic import atomic_path, write_text
 
 from .acquisition import energy_geometries, projection_angles
 from .config import Scenario

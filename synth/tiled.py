@@ -30,7 +30,7 @@ import numba
 import numpy as np
 from tqdm.auto import tqdm
 
-from trixanes.atomic import atomic_path
+from trixanes._shared.atomic import atomic_path
 
 from . import _kernels as K
 from . import _li_kernels as LK
@@ -137,7 +137,7 @@ def build_truth(path, shape, voxel_size_um: float, sample: MicrostructureParams,
 
     Examples
     --------
-    >>> from synth.lithium import LithiumParams
+    >>> from trixanes.synth.lithium import LithiumParams
     >>> s = build_truth("truth.h5", (16, 32, 32), 0.1, MicrostructureParams(d50_um=1.5),
     ...                 LithiumParams(), sample_seed=0, lithium_seed=1)  # doctest: +SKIP
     """

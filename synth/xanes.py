@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import erf
 
-from trixanes.reftable import read_reference_table
+from trixanes.io.references import read_reference_table
 
 XANES_WINDOW_KEV = (8.25, 8.70)
 #: Edge shifts up to this size keep ``s`` exactly 0 / 1 outside the window.

@@ -63,8 +63,8 @@ def simulate(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Build a ground truth and write three Data Exchange scans, references.csv, truth.h5."""
-    from synth.config import Scenario, ScenarioError
-    from synth.simulate import simulate as run
+    from trixanes.synth.config import Scenario, ScenarioError
+    from trixanes.synth.simulate import simulate as run
 
     try:
         sc = Scenario.from_toml(config) if config else Scenario.preset(preset)
@@ -100,7 +100,7 @@ def process(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Process three scans into limap.h5, stats.json and figures."""
-    from pipeline.process import ProcessOptions, process as run
+    from trixanes.pipeline.process import ProcessOptions, process as run
 
     try:
         opts = ProcessOptions(binning=bin, algorithm=algorithm, center_px=center,
@@ -123,7 +123,7 @@ def validate(
     out: Path = typer.Option(..., "--out", help="Output folder."),
 ):
     """Score a pipeline result against the ground truth: scorecard.json and figures."""
-    from validate.scorecard import summary_table, validate as run
+    from trixanes.validate.scorecard import summary_table, validate as run
 
     try:
         card = run(truth, result, out)
@@ -142,7 +142,7 @@ def reconstruct(
     backend: str = typer.Option("auto", help=_BACKEND_HELP),
 ):
     """Reconstruct one scan into DIR/volume.h5."""
-    from pipeline.volume import reconstruct_scan_file
+    from trixanes.pipeline.volume import reconstruct_scan_file
 
     try:
         res = reconstruct_scan_file(scan, out, center_px=center, algorithm=algorithm,
@@ -181,7 +181,7 @@ def study(
         None, help="numba/SimpleITK threads per scenario (default: cores / workers)."),
 ):
     """Run a parameter sweep (simulate -> process -> validate per scenario) on Dask."""
-    from studies import run_study
+    from trixanes.studies import run_study
 
     try:
         run_study(name, out, scheduler=scheduler, workers=workers, repeats=repeats, quick=quick,

@@ -52,11 +52,11 @@ def run_demo(out_dir, *, preset: str = "default", seed: int = 0, progress: bool 
     dict
         The scorecard.
     """
-    from pipeline import figures as pfig
-    from pipeline.process import ProcessOptions, process
-    from synth.config import Scenario
-    from synth.simulate import simulate
-    from validate.scorecard import summary_table, validate
+    from trixanes.pipeline import figures as pfig
+    from trixanes.pipeline.process import ProcessOptions, process
+    from trixanes.synth.config import Scenario
+    from trixanes.synth.simulate import simulate
+    from trixanes.validate.scorecard import summary_table, validate
 
     out = Path(out_dir)
     t0 = time.perf_counter()

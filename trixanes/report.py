@@ -6,7 +6,7 @@ import base64
 import html
 from pathlib import Path
 
-from .atomic import write_text
+from trixanes._shared.atomic import write_text
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;

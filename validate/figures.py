@@ -14,8 +14,8 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 import matplotlib
 
-from trixanes.atomic import atomic_path
-from validate.metrics import CLASS_NAMES
+from trixanes._shared.atomic import atomic_path
+from trixanes.validate.metrics import CLASS_NAMES
 
 DPI = 150
 _AXES = ("z", "y", "x")

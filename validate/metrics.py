@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import edt
 import numpy as np
 
-from validate.grid import TruthOnGrid
-from validate.particles import ParticleMatch, match_particles
+from trixanes.validate.grid import TruthOnGrid
+from trixanes.validate.particles import ParticleMatch, match_particles
 
 CLASS_NAMES = ("poor", "moderate", "rich")
 
@@ -348,7 +348,7 @@ def compare(truth: TruthOnGrid, li, am_mask, labels, voxel_um, origin_z_um, *,
 
     Examples
     --------
-    >>> from validate.grid import truth_on_grid
+    >>> from trixanes.validate.grid import truth_on_grid
     >>> phase = np.zeros((6, 6, 6), np.uint8); phase[1:5, 1:5, 1:5] = 3
     >>> li = np.where(phase == 3, 0.8, np.nan).astype(np.float32)
     >>> t = truth_on_grid(li, phase, (phase == 3).astype(np.int32), 1, (0, 0, 0),

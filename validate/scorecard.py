@@ -15,9 +15,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from trixanes.atomic import write_json
-from validate.grid import truth_on_grid
-from validate.metrics import CLASS_NAMES, as_dict, compare
+from trixanes._shared.atomic import write_json
+from trixanes.validate.grid import truth_on_grid
+from trixanes.validate.metrics import CLASS_NAMES, as_dict, compare
 
 
 @dataclass(frozen=True)
@@ -125,9 +125,9 @@ def _statistics(li, am_mask, labels, voxel_size_um, *, x_pristine, x_charged, th
     Imported lazily so that validate works (with a note) before that module exists.
     """
     try:
-        from pipeline.analyze import analyze
+        from trixanes.pipeline.analyze import analyze
     except ImportError as err:
-        return {"skipped": f"pipeline.analyze.analyze not importable ({err})"}
+        return {"skipped": f"trixanes.pipeline.analyze.analyze not importable ({err})"}
     return analyze(li, am_mask, labels, voxel_size_um, x_pristine=x_pristine,
                    x_charged=x_charged, thresholds=tuple(thresholds))
 
@@ -215,7 +215,7 @@ def validate(truth_path, result_path, out_dir, *, thresholds=(0.6, 0.9), figures
     }
     clock("statistics")
     if figures:
-        from validate.figures import write_figures
+        from trixanes.validate.figures import write_figures
 
         paths = write_figures(out_dir, grid, res.li, s, res.voxel_size_um, res.origin_um,
                               x_range=(xc, xp))

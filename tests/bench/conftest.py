@@ -138,7 +138,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["loadavg_at_start"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     astra = astra_or_none()
     machine_info["astra_version"] = getattr(astra, "__version__", None) if astra else None
-    from trixanes import cuda  # imports no CuPy by itself
+    from trixanes._shared import cuda  # imports no CuPy by itself
 
     if cuda.cupy_available():
         import cupy

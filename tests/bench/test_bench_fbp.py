@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.reconstruct import reconstruct
+from trixanes.pipeline.reconstruct import reconstruct
 
 from .conftest import ASTRA_MISSING, astra_or_none, disk_mask, rel_rmse, run, shepp_logan
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline import gpu, projector
-from pipeline.reconstruct import reconstruct
-from synth import projector as synth_projector
-from trixanes import cuda
+from trixanes.pipeline import gpu, projector
+from trixanes.pipeline.reconstruct import reconstruct
+from trixanes.synth import projector as synth_projector
+from trixanes._shared import cuda
 
 from .conftest import disk_mask, rel_rmse, run
 

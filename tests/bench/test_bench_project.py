@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline import projector
-from synth.projector import forward_project
+from trixanes.pipeline import projector
+from trixanes.synth.projector import forward_project
 
 from .conftest import ASTRA_MISSING, astra_or_none, run
 

@@ -17,7 +17,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
-from pipeline.register import register_volume
+from trixanes.pipeline.register import register_volume
 
 from .conftest import run
 

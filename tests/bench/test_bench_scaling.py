@@ -24,11 +24,11 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.process import ProcessOptions, process
-from pipeline.reconstruct import reconstruct
-from synth.config import Scenario
-from synth.projector import forward_project
-from synth.simulate import simulate
+from trixanes.pipeline.process import ProcessOptions, process
+from trixanes.pipeline.reconstruct import reconstruct
+from trixanes.synth.config import Scenario
+from trixanes.synth.projector import forward_project
+from trixanes.synth.simulate import simulate
 
 from .conftest import run
 
@@ -121,6 +121,6 @@ def test_scaling_process(benchmark, n, full, simulations, tmp_path_factory, work
 
 
 def _angles(sc):
-    from synth.acquisition import projection_angles
+    from trixanes.synth.acquisition import projection_angles
 
     return projection_angles(sc.acquisition)

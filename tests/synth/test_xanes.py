@@ -1,0 +1,129 @@
+"""XANES spectral models: shape of the built-in spectra, monotonic edge, measured data."""
+
+
+from helpers import SHARED_DATA, needs
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trixanes.synth.xanes import (
+    XANES_WINDOW_KEV,
+    XanesModel,
+    XanesSpectrum,
+    default_spectra,
+    edge_position_kev,
+    load_reference_csv,
+    normalize_spectrum,
+)
+
+NMC622 = SHARED_DATA / "nmc622_nmc721_NiK_xanes.csv"
+
+
+def test_default_pristine_edge_and_white_line():
+    p, c = default_spectra()
+    e = np.arange(8.33, 8.37, 1e-5)
+    v = p.evaluate(e)
+    assert 8.3494 <= e[np.argmax(v)] <= 8.3506  # at or just above the edge energy 8.35
+    assert 1.4 <= v.max() <= 1.6
+    assert abs(edge_position_kev(p) - 8.3435) < 0.0005
+    shift = edge_position_kev(c) - edge_position_kev(p)
+    assert 0.0022 <= shift <= 0.0024
+    # decaying post-edge wiggles that end exactly at 1
+    far = p.evaluate(np.array([8.40, 8.45, 8.60, 8.70, 9.0]))
+    assert np.all(np.abs(far - 1) <= [0.05, 0.02, 0.005, 0, 0])
+
+
+@pytest.mark.parametrize("kind", ["linear-combination", "edge-shift"])
+def test_exact_zero_and_one_outside_window(kind):
+    m = XanesModel(kind)
+    x = np.linspace(0.38, 1.0, 7)
+    lo = m.evaluate(np.linspace(7.0, XANES_WINDOW_KEV[0], 50), x)
+    hi = m.evaluate(np.linspace(XANES_WINDOW_KEV[1], 11.0, 50), x)
+    assert np.all(lo == 0.0) and np.all(hi == 1.0)
+
+
+@pytest.mark.parametrize("kind", ["linear-combination", "edge-shift"])
+def test_edge_value_monotonic_in_li(kind):
+    m = XanesModel(kind)
+    x = np.linspace(0.38, 1.0, 400)
+    v = m.evaluate(8.35, x)
+    assert np.all(np.diff(v) > 0)
+    # lithiated absorbs more at the edge than delithiated
+    assert v[-1] - v[0] > 0.1
+
+
+def test_models_agree_at_references_differ_between():
+    lc, es = XanesModel("linear-combination"), XanesModel("edge-shift")
+    e = np.linspace(8.32, 8.40, 200)
+    for x in (0.38, 1.0):
+        np.testing.assert_allclose(lc.evaluate(e, x), es.evaluate(e, x), atol=2e-3)
+    assert np.max(np.abs(lc.evaluate(e, 0.69) - es.evaluate(e, 0.69))) > 0.02
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.floats(0.38, 1.0), st.floats(8.30, 8.45))
+def test_linear_combination_is_linear(x, e):
+    m = XanesModel("linear-combination")
+    w = (x - 0.38) / 0.62
+    expect = w * m.evaluate(e, 1.0) + (1 - w) * m.evaluate(e, 0.38)
+    assert m.evaluate(e, x) == pytest.approx(expect, abs=1e-12)
+
+
+def test_bad_model_arguments():
+    with pytest.raises(ValueError, match="kind"):
+        XanesModel("spline")
+    with pytest.raises(ValueError, match="x_charged"):
+        XanesModel(x_charged=1.2)
+    with pytest.raises(ValueError, match="shift_ev"):
+        XanesModel(shift_ev=50.0)
+
+
+def test_normalize_recovers_step_with_sloped_background():
+    e = np.linspace(8.25, 8.55, 301)
+    true = default_spectra()[0].evaluate(e)
+    raw = 2.0 + 3.0 * (e - 8.25) + 0.7 * true  # offset, slope, scale
+    norm = normalize_spectrum(e, raw)
+    np.testing.assert_allclose(norm, true, atol=0.02)
+
+
+def test_load_reference_csv_units(tmp_path):
+    f = tmp_path / "r.csv"
+    f.write_text("# comment\nenergy_kev,pristine,charged\n8.35,2,1\n8.30,1,1\n")
+    r = load_reference_csv(f)
+    assert r.energies_kev.tolist() == [8.30, 8.35] and r.pristine.tolist() == [1, 2]
+    g = tmp_path / "ev.csv"
+    g.write_text("energy_ev,charged,pristine\n8300,1,3\n8350,2,4\n")
+    r = load_reference_csv(g)
+    assert np.allclose(r.energies_kev, [8.30, 8.35]) and r.pristine.tolist() == [3, 4]
+    assert "eV" in r.note
+    bad = tmp_path / "bad.csv"
+    bad.write_text("energy_kev,a,b\n8.3,1,1\n")
+    with pytest.raises(ValueError, match="bad.csv"):
+        load_reference_csv(bad)
+
+
+def _measured_nmc622():
+    table = np.genfromtxt(NMC622, delimiter=",", comments="#", skip_header=3)
+    e = table[:, 0] * 1e-3
+    return e, table[:, 1], table[:, 2]  # pristine, 4.3 V
+
+
+@needs('nmc622_nmc721_NiK_xanes.csv')
+def test_model_from_measured_nmc622():
+    e, raw_p, raw_c = _measured_nmc622()
+    p = XanesSpectrum.from_normalized(e, normalize_spectrum(e, raw_p), "NMC622 pristine")
+    c = XanesSpectrum.from_normalized(e, normalize_spectrum(e, raw_c), "NMC622 4.3 V")
+    # measured shift of the half maximum: +2.2 to +2.4 eV (data README)
+    shift_ev = (edge_position_kev(c) - edge_position_kev(p)) * 1e3
+    assert 1.8 < shift_ev < 2.8
+    m = XanesModel("linear-combination", p, c)
+    v = m.evaluate(8.35, np.linspace(0.38, 1.0, 100))
+    assert np.all(np.diff(v) > 0)
+    # the narrow measured range is extended to exact 0 / 1 outside the window
+    assert m.evaluate(8.2, 0.7) == 0.0 and m.evaluate(8.8, 0.7) == 1.0
+    # inside the measured range the model reproduces the normalized data
+    np.testing.assert_allclose(m.evaluate(e, 1.0), normalize_spectrum(e, raw_p), atol=1e-12)
+    es = XanesModel("edge-shift", p, c, shift_ev=shift_ev)
+    assert es.evaluate(8.37, 0.38) == pytest.approx(p.evaluate(8.37 - shift_ev * 1e-3))
