@@ -31,7 +31,7 @@ from .reconstruct import BACKENDS, check_backend
 from .references import load_references, reference_jumps
 from .magnification import matched_resamplings
 from .register import register_volume
-from .scanio import ScanError, scan_info
+from trixanes.io.dataexchange import ENERGY, FRAME_ENERGY, ScanError, scan_info
 from .segment import label_particles, segment_phases
 from .volume import CHUNK_BYTES, reconstruct_scan_file
 
@@ -148,7 +148,7 @@ def order_scans(paths) -> dict:
     for info in infos:
         if info.energy_kev is None:
             raise ScanError(f"{info.path}: no photon energy recorded "
-                            "(/measurement/instrument/monochromator/energy or /exchange/energy); "
+                            f"({ENERGY} or {FRAME_ENERGY}); "
                             "the three scans are told apart by their energies")
     energies = [i.energy_kev for i in infos]
     if len({round(e, 6) for e in energies}) < 3:

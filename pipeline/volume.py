@@ -17,7 +17,7 @@ from trixanes.pipeline.magnification import Resampling
 from trixanes.pipeline.normalize import normalize, remove_rings
 from trixanes.pipeline.angles import choose_algorithm
 from trixanes.pipeline.reconstruct import check_backend, reconstruct
-from trixanes.pipeline.scanio import needs_row_copy, read_scan, row_chunked_copy, scan_info
+from trixanes.io.dataexchange import needs_row_copy, read_scan, row_chunked_copy, scan_info
 from trixanes._shared.atomic import atomic_path
 
 __all__ = ["VolumeResult", "reconstruct_scan_file"]

@@ -21,7 +21,7 @@ from .projector import check_backend
 from .detector import detect, expose, fine_rows_needed, flats_and_darks
 from .deform import DeformationField, warp_phase_and_li
 from .materials import attenuation_basis, attenuation_map, hat_weights
-from .scanfile import ScanWriter
+from trixanes.io.dataexchange import ScanWriter
 from .xanes import XanesModel
 
 #: Default working memory of the imaging stage (optical depths of one band).

@@ -1,4 +1,4 @@
-"""Tests of pipeline.scanio: Data Exchange reading, unit handling and clear errors."""
+"""Tests of trixanes.io.dataexchange's reader: Data Exchange reading, unit handling and clear errors."""
 
 
 from helpers import SHARED_DATA, needs
@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from trixanes.pipeline.scanio import ENERGY, FRAME_ENERGY, PIXEL, ScanError, read_scan, scan_info
+from trixanes.io.dataexchange import ENERGY, FRAME_ENERGY, PIXEL, ScanError, read_scan, scan_info
 
 TOOTH = SHARED_DATA / "tooth_dataexchange.h5"
 
@@ -122,7 +122,7 @@ def test_rows_argument_validated(tmp_path):
 
 
 def test_row_chunked_copy_keeps_everything_but_the_layout(small_sim, tmp_path):
-    from trixanes.pipeline.scanio import needs_row_copy, row_chunked_copy
+    from trixanes.io.dataexchange import needs_row_copy, row_chunked_copy
 
     import shutil
 

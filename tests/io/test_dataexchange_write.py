@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from trixanes.synth.scanfile import ScanWriter, counts_dtype, write_scan
+from trixanes.io.dataexchange import ScanWriter, counts_dtype, write_scan
 
 ENERGY = "/measurement/instrument/monochromator/energy"
 RESOLUTION = "/measurement/instrument/detection_system/objective/resolution"

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from trixanes.pipeline.process import ProcessOptions, check_calibration, order_scans, process
-from trixanes.pipeline.scanio import ScanError
+from trixanes.io.dataexchange import ScanError
 from trixanes.validate.scorecard import validate
 
 
@@ -130,7 +130,7 @@ BALL_MU = {8.30: 0.05, 8.35: 0.09, 8.43: 0.08}  # 1/um: edge jump J = 0.04 / 0.0
 
 def ball_scans(folder, n_rows=96, n_cols=256, n_angles=90, pixel_um=0.1):
     """Three noise-free scans of uniform balls from analytic chords, with zone-plate magnification."""
-    from trixanes.synth.scanfile import write_scan
+    from trixanes.io.dataexchange import write_scan
 
     theta = np.linspace(0.0, 180.0, n_angles, endpoint=False)
     t = np.deg2rad(theta)[:, None, None]

@@ -61,7 +61,7 @@ def test_magnified_scan_is_reconstructed_on_the_reference_grid(tmp_path):
     # pixels (a higher energy through a zone plate): on the 0.1 um reference grid it must
     # come out where it is, with its volume and its mu
     from trixanes.pipeline.magnification import matched_resamplings
-    from trixanes.synth.scanfile import write_scan
+    from trixanes.io.dataexchange import write_scan
 
     n_rows, n_cols, p_ref, p = 48, 96, 0.1, 0.097
     theta = np.linspace(0, 180, 120, endpoint=False)

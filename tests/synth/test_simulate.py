@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from trixanes.synth.config import Scenario
 from trixanes.synth.simulate import simulate
-from trixanes.pipeline.scanio import read_scan
+from trixanes.io.dataexchange import read_scan
 
 
 def _digest(path):
