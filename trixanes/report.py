@@ -20,6 +20,8 @@ figure{margin:1em 0} figure img{max-width:100%;border:1px solid #eee}
 figcaption{color:#555;font-size:.92em}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:1em}
 code{background:#f4f4f4;padding:0 .25em}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f7f7f7;
+    border:1px solid #e4e4e4;padding:.6em .8em;font-size:.85em;max-width:100%}
 """
 
 
@@ -52,6 +54,17 @@ def table(rows, header=None) -> str:
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
+
+
+def log_block(lines) -> str:
+    """A log as a ``<pre>`` block; long lines wrap (the page's CSS) instead of being cut.
+
+    Examples
+    --------
+    >>> log_block(["a < b", "done"])
+    '<pre class="log">a &lt; b\\ndone</pre>'
+    """
+    return '<pre class="log">' + "\n".join(html.escape(str(line)) for line in lines) + "</pre>"
 
 
 def render(*, title: str, subtitle: str, sections: list[tuple[str, str]]) -> str:
