@@ -12,13 +12,15 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
-from trixanes.pipeline.center import find_center
+from trixanes.pipeline.center import check_center, find_center
+from trixanes.pipeline.defaults import ALGORITHM, BACKEND, FBP_FILTER, RING_FILTER
 from trixanes.pipeline.magnification import Resampling
 from trixanes.pipeline.normalize import normalize, remove_rings
 from trixanes.pipeline.angles import choose_algorithm
 from trixanes.pipeline.reconstruct import check_backend, reconstruct
 from trixanes.io.dataexchange import needs_row_copy, read_scan, row_chunked_copy, scan_info
 from trixanes._shared.atomic import atomic_path
+from trixanes._shared.paths import cleans_up_out_dir, make_work_dir
 
 __all__ = ["VolumeResult", "reconstruct_scan_file"]
 
@@ -40,7 +42,12 @@ class VolumeResult:
         None when the scan has no pixel size (values then in 1/pixel).
     energy_kev : float or None
     notes : tuple of str
-        Reader notes, the centre and algorithm choices, warnings.
+        Reader notes (where the energy and pixel size came from; missing
+        metadata as lines starting ``"warning: "``), the centre and algorithm
+        choices.
+    energy_source, pixel_size_source : {"file", "option"} or None
+        Where the scan's energy and pixel size came from (`ScanInfo`); None
+        when missing.
     """
 
     path: Path
@@ -50,6 +57,8 @@ class VolumeResult:
     voxel_size_um: float | None
     energy_kev: float | None
     notes: tuple[str, ...]
+    energy_source: str | None = None
+    pixel_size_source: str | None = None
 
 
 #: Working memory of one chunk of rows, bytes (the default of `reconstruct_scan_file`).
@@ -108,20 +117,23 @@ def _chunks_on_dask(scheduler, path, starts, n_rows, step, resampling, ring_filt
         client.close()
 
 
+@cleans_up_out_dir("out_dir")  # a run that fails before writing leaves no folder it made
 def reconstruct_scan_file(
     path,
     out_dir,
     *,
     center_px: float | None = None,
-    algorithm: str = "auto",
-    ring_filter: bool = True,
-    filter_name: str = "ramp",
+    algorithm: str = ALGORITHM,
+    ring_filter: bool = RING_FILTER,
+    filter_name: str = FBP_FILTER,
     n_iter: int | None = None,
-    backend: str = "auto",
+    backend: str = BACKEND,
     resampling: Resampling | None = None,
     memory_budget_bytes: float = CHUNK_BYTES,
     scheduler: str | None = None,
     progress: bool = True,
+    pixel_size_um: float | None = None,
+    energy_kev: float | None = None,
 ) -> VolumeResult:
     """Normalize, centre and reconstruct one Data Exchange scan to ``out_dir/volume.h5``.
 
@@ -135,15 +147,21 @@ def reconstruct_scan_file(
     path : path-like
         Scan file (Data Exchange layout).
     out_dir : path-like
-        Output folder (created if missing).
+        Output folder (created if missing; refused up front when it is a
+        file or not writable, and removed again when the run fails before
+        writing).
     center_px : float, optional
-        Rotation axis; found with `find_center` on the middle rows if omitted.
+        Rotation axis, a 0-based detector column in ``[0, ncols - 1]``
+        (refused otherwise, before any work); found with `find_center` on
+        the middle rows if omitted.
     algorithm : {"auto", "fbp", "sirt", "cgls"}
         "auto": `choose_algorithm` on the scan's angles.
     ring_filter : bool
-        Apply `remove_rings` to the line integrals.
+        Apply `remove_rings` to the line integrals (default
+        `pipeline.defaults.RING_FILTER`: off).
     filter_name : str
-        FBP filter.
+        FBP filter (default `pipeline.defaults.FBP_FILTER`: the ramp, for a
+        volume kept at the detector resolution).
     n_iter : int, optional
         Iterations for SIRT/CGLS.
     backend : {"auto", "numba", "astra", "cupy"}
@@ -164,6 +182,9 @@ def reconstruct_scan_file(
         ``path`` (a shared file system). None: in this process.
     progress : bool
         tqdm bar over the chunks of rows.
+    pixel_size_um, energy_kev : float, optional
+        Pixel size (µm) and photon energy (keV) to use instead of the scan's
+        (`trixanes.io.dataexchange.scan_info`); the notes say which was used.
 
     Returns
     -------
@@ -172,7 +193,8 @@ def reconstruct_scan_file(
     Warns
     -----
     UserWarning
-        When the scan records no energy or no pixel size.
+        When the scan records no energy or no pixel size and none is given
+        (the notes carry the same words, once, as a ``"warning: "`` line).
 
     Examples
     --------
@@ -184,13 +206,10 @@ def reconstruct_scan_file(
         raise ValueError(f"algorithm must be 'auto', 'fbp', 'sirt' or 'cgls', got {algorithm!r}")
     if scheduler is None:  # a cluster's workers may have what this machine lacks
         check_backend(backend)
-    info = scan_info(path)
-    notes = list(info.notes)
-    for missing, what in ((info.energy_kev is None, "photon energy"), (info.pixel_size_um is None, "pixel size")):
-        if missing:
-            msg = f"{info.path}: no {what} recorded" + ("; volume is in 1/pixel" if what == "pixel size" else "")
-            warnings.warn(msg, UserWarning, stacklevel=2)
-            notes.append("warning: " + msg)
+    info = scan_info(path, pixel_size_um=pixel_size_um, energy_kev=energy_kev)
+    notes = list(info.notes)  # missing metadata among them, said once
+    for line in info.warnings:  # the same words as a Python warning, for callers of the function
+        warnings.warn(f"{info.path}: {line.removeprefix('warning: ')}", UserWarning, stacklevel=2)
 
     if algorithm == "auto":
         algorithm, why = choose_algorithm(info.theta_deg)
@@ -200,8 +219,7 @@ def reconstruct_scan_file(
     if resampling is not None and resampling.shape_in != (info.n_rows, info.n_cols):
         raise ValueError(f"{info.path}: detector {info.n_rows}x{info.n_cols} does not match the "
                          f"resampling's {resampling.shape_in[0]}x{resampling.shape_in[1]}")
-    if center_px is not None and not np.isfinite(center_px):
-        raise ValueError(f"center_px must be finite, got {center_px!r}")
+    center_px = check_center(center_px, n, info.path)
     shape = (n_rows, n, n)
     step = _rows_per_chunk(info.n_angles, max(n, info.n_cols), memory_budget_bytes)
     pixel_um = info.pixel_size_um if resampling is None else resampling.pixel_out_um
@@ -212,7 +230,7 @@ def reconstruct_scan_file(
     source, copy_dir = info.path, None
     if needs_row_copy(info.path, step):
         # every band of rows read would decompress every whole frame again
-        copy_dir = Path(tempfile.mkdtemp(prefix=".rows-", dir=out.parent))
+        copy_dir = make_work_dir(out.parent, ".rows-")  # swept by a later run if this one is killed
         source = row_chunked_copy(info.path, copy_dir / "scan.h5", step, memory_budget_bytes)
         notes.append("compressed whole-frame chunks: projections copied once into bands of rows")
     n_clipped = 0
@@ -255,4 +273,5 @@ def reconstruct_scan_file(
     finally:
         if copy_dir is not None:
             shutil.rmtree(copy_dir, ignore_errors=True)
-    return VolumeResult(out, shape, float(center_px), algorithm, pixel_um, info.energy_kev, tuple(notes))
+    return VolumeResult(out, shape, float(center_px), algorithm, pixel_um, info.energy_kev, tuple(notes),
+                        info.energy_source, info.pixel_size_source)

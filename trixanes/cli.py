@@ -97,6 +97,10 @@ def process(
     scheduler: Optional[str] = typer.Option(
         None, help="Dask scheduler address: its workers reconstruct the chunks of rows (shared files)."),
     backend: str = typer.Option("auto", help=_BACKEND_HELP),
+    composition: Optional[str] = typer.Option(
+        None, "--composition",
+        help="Sample formula (e.g. LiNi0.5Mn0.3Co0.2O2): restores the raw absorption of edge-step "
+             "normalized references, which are refused without it."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Process three scans into limap.h5, stats.json and figures."""
@@ -107,7 +111,7 @@ def process(
                               x_pristine=li_pristine, x_charged=li_charged,
                               register=not no_register, bspline=bspline, filter_name=filter_name,
                               ring_filter=ring_filter, max_memory_gb=max_memory_gb, scheduler=scheduler,
-                              backend=backend)
+                              backend=backend, composition=composition)
         res = run(scans, references, out, opts, progress=not quiet)
     except (ValueError, OSError) as exc:
         _fail(exc)
@@ -140,17 +144,37 @@ def reconstruct(
     algorithm: str = typer.Option("auto", help="auto, fbp, sirt or cgls."),
     no_ring_filter: bool = typer.Option(False, "--no-ring-filter"),
     backend: str = typer.Option("auto", help=_BACKEND_HELP),
+    pixel_size_um: Optional[float] = typer.Option(
+        None, "--pixel-size-um", help="Pixel size at the sample, µm, for a scan that lacks it "
+                                      "(or records it wrongly: this value is then used, and the output says so)."),
+    energy_kev: Optional[float] = typer.Option(
+        None, "--energy-kev", help="Photon energy, keV, for a scan that lacks it (as --pixel-size-um)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ):
     """Reconstruct one scan into DIR/volume.h5."""
+    import warnings
+
+    from trixanes.io.dataexchange import check_override
     from trixanes.pipeline.volume import reconstruct_scan_file
 
     try:
-        res = reconstruct_scan_file(scan, out, center_px=center, algorithm=algorithm,
-                                    ring_filter=not no_ring_filter, backend=backend)
+        check_override("--pixel-size-um", pixel_size_um, "µm")
+        check_override("--energy-kev", energy_kev, "keV")
+        # the notes say each missing-metadata warning once: not again as a Python warning
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = reconstruct_scan_file(scan, out, center_px=center, algorithm=algorithm,
+                                        ring_filter=not no_ring_filter, backend=backend,
+                                        pixel_size_um=pixel_size_um, energy_kev=energy_kev,
+                                        progress=not quiet)
     except (ValueError, OSError) as exc:
         _fail(exc)
-    for note in getattr(res, "notes", ()):
+    for note in res.notes:
         typer.echo(note)
+    said = [n.removeprefix("warning: ") for n in res.notes]
+    for text in dict.fromkeys(str(w.message) for w in caught):  # any other warning, once
+        if not any(s in text for s in said):
+            typer.echo(f"warning: {text}")
     typer.echo(f"wrote {res.path}")
 
 

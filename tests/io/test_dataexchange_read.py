@@ -139,3 +139,41 @@ def test_row_chunked_copy_keeps_everything_but_the_layout(small_sim, tmp_path):
     with h5py.File(dst) as f:
         assert f["/exchange/data"].chunks[1] == 4 and f["/exchange/data"].compression is None
         assert f["measurement/instrument"].attrs["beamline"] == "test"
+
+
+@needs('tooth_dataexchange.h5')
+def test_missing_metadata_is_one_warning_each():
+    info = scan_info(TOOTH)
+    assert info.energy_source is None and info.pixel_size_source is None
+    assert len(info.warnings) == 2
+    assert sum("no photon energy" in n for n in info.notes) == 1
+    assert sum("no pixel size" in n for n in info.notes) == 1
+
+
+def test_overrides_fill_in_agree_or_win_and_say_where_from(tmp_path):
+    bare = scan_info(write_scan(tmp_path / "bare.h5"), pixel_size_um=0.5, energy_kev=8.35)
+    assert (bare.pixel_size_um, bare.energy_kev) == (0.5, 8.35)
+    assert (bare.pixel_size_source, bare.energy_source) == ("option", "option")
+    assert bare.warnings == () and sum("the file records none" in n for n in bare.notes) == 2
+    path = write_scan(tmp_path / "full.h5", energy=8430.0, e_units="eV", pixel=30.0, p_units="nm")
+    own = scan_info(path)
+    assert own.energy_kev == pytest.approx(8.43) and own.pixel_size_um == pytest.approx(0.03)
+    assert (own.pixel_size_source, own.energy_source) == ("file", "file")
+    assert any(n.startswith("energy 8.43 keV from " + ENERGY) for n in own.notes)
+    given = read_scan(path, pixel_size_um=0.03, energy_kev=8.35)
+    assert (given.pixel_size_um, given.energy_kev) == (0.03, 8.35)
+    assert (given.pixel_size_source, given.energy_source) == ("option", "option")
+    overrides = [n for n in given.notes if "overrides" in n]
+    assert overrides == [f"energy 8.35 keV from the option overrides the file's 8.43 keV ({ENERGY})"]
+    assert any("as the file records" in n and PIXEL in n for n in given.notes)
+
+
+@pytest.mark.parametrize("name, value", [("pixel_size_um", -0.5), ("pixel_size_um", 0.0),
+                                         ("pixel_size_um", np.inf), ("energy_kev", np.nan),
+                                         ("energy_kev", "eight")])
+def test_bad_overrides_are_refused_naming_the_argument(tmp_path, name, value):
+    path = write_scan(tmp_path / "s.h5")
+    with pytest.raises(ValueError, match=f"{name}: must be a positive, finite number"):
+        scan_info(path, **{name: value})
+    with pytest.raises(ValueError, match=name):
+        read_scan(path, **{name: value})
