@@ -11,6 +11,7 @@ import time
 import h5py
 import numpy as np
 
+from trixanes.io.dataexchange import DATA
 from trixanes.synth.config import Scenario
 from trixanes.synth.simulate import simulate
 
@@ -27,7 +28,7 @@ for backend in ("numba", "cupy"):
 worst = 0.0
 for a, b in zip(scans["numba"], scans["cupy"]):
     with h5py.File(a) as fa, h5py.File(b) as fb:
-        ta, tb = fa["exchange/data"][()], fb["exchange/data"][()]
+        ta, tb = fa[DATA][()], fb[DATA][()]
     worst = max(worst, float(np.max(np.abs(ta - tb) / np.maximum(ta, 1e-6))))
 print(f"simulate default (noise-free): numba {seconds['numba']:.1f} s, cupy {seconds['cupy']:.1f} s, "
       f"speed-up {seconds['numba'] / seconds['cupy']:.2f}x; max rel. difference of the transmission {worst:.1e}")
