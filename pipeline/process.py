@@ -28,7 +28,7 @@ from . import figures as _figures
 from .binning import bin_volume, suggest_binning
 from .limap import edge_jump, li_from_jump
 from .reconstruct import BACKENDS, check_backend
-from .references import load_references, reference_jumps
+from .references import load_references, parse_composition, reference_jumps
 from .magnification import matched_resamplings
 from .register import register_volume
 from trixanes.io.dataexchange import ENERGY, FRAME_ENERGY, ScanError, scan_info
@@ -84,6 +84,12 @@ class ProcessOptions:
         Address of a Dask scheduler (``tcp://host:8786``) whose workers
         reconstruct the chunks of rows; they must see the scan files (a shared
         file system). None: in this process.
+    composition : str or None
+        Chemical formula of the sample (e.g. ``LiNi0.5Mn0.3Co0.2O2``). Only
+        needed for edge-step normalized references, which are refused without
+        it: with it their raw absorption is restored from xraylib's
+        non-resonant background and Ni K-edge step of that composition
+        (`trixanes.pipeline.references.restore_raw_absorption`).
     """
 
     binning: int | None = None
@@ -100,6 +106,7 @@ class ProcessOptions:
     max_memory_gb: float | None = 4.0
     scheduler: str | None = None
     backend: str = "auto"
+    composition: str | None = None
 
     def __post_init__(self):
         if self.binning is not None and not (isinstance(self.binning, int) and self.binning >= 1):
@@ -115,6 +122,8 @@ class ProcessOptions:
             raise ValueError(f"backend: must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.max_memory_gb is not None and not self.max_memory_gb > 0:
             raise ValueError(f"max_memory_gb: must be positive or None, got {self.max_memory_gb!r}")
+        if self.composition is not None:
+            parse_composition(self.composition)
 
 
 @dataclass
@@ -216,7 +225,7 @@ def process(scans, references, out_dir, options: ProcessOptions | None = None, *
     energies = tuple(roles[r].energy_kev for r in ROLES)
     log.append("energies: " + ", ".join(f"{r} {roles[r].energy_kev:.4f} keV ({roles[r].path.name})"
                                          for r in ROLES))
-    refs = load_references(references)
+    refs = load_references(references, composition=opts.composition)
     j_pristine, j_charged = reference_jumps(refs, energies)
     check_calibration(j_pristine, j_charged, energies)
     log.append(f"reference edge jumps at these energies: pristine {j_pristine:.4f}, charged {j_charged:.4f}")

@@ -21,7 +21,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from trixanes import __version__
-from trixanes._shared.atomic import atomic_path, write_text
+from trixanes._shared.atomic import atomic_path
+from trixanes._shared.paths import check_out_dir
+from trixanes.io.references import ReferenceTable, write_reference_table
 
 from .acquisition import energy_geometries, projection_angles
 from .config import Scenario
@@ -32,7 +34,7 @@ from .materials import reference_spectra_raw
 from .microstructure import generate_microstructure
 from .projector import check_backend
 from .tiled import DEFAULT_SLAB_BYTES, SLAB_BYTES_PER_VOXEL, build_truth
-from .xanes import XanesModel, XanesSpectrum, default_spectra, load_reference_csv, normalize_spectrum
+from .xanes import XanesModel, default_spectra, measured_spectra
 
 #: Peak memory of building the phantom, per fine voxel (measured: 2.41 GB peak RSS
 #: for the 512 x 512 x 512 phantom of the ``default`` preset, ~0.15 GB of it imports),
@@ -69,11 +71,7 @@ def xanes_model(scenario: Scenario) -> XanesModel:
     if sp.references_csv is None:
         pristine, charged = default_spectra(sp.edge_shift_ev)
     else:
-        refs = load_reference_csv(sp.references_csv)
-        pristine = XanesSpectrum.from_normalized(
-            refs.energies_kev, normalize_spectrum(refs.energies_kev, refs.pristine), refs.note)
-        charged = XanesSpectrum.from_normalized(
-            refs.energies_kev, normalize_spectrum(refs.energies_kev, refs.charged), refs.note)
+        pristine, charged = measured_spectra(sp.references_csv)
     return XanesModel(kind=sp.model, pristine=pristine, charged=charged,
                       x_pristine=li.x_pristine, x_charged=li.x_charged, shift_ev=sp.edge_shift_ev)
 
@@ -236,6 +234,7 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
     ['scan_8300eV.h5', 'scan_8350eV.h5', 'scan_8430eV.h5']
     """
     t0 = time.perf_counter()
+    check_out_dir(out_dir)  # a file or an unwritable folder: said before any work
     check_backend(backend)
     mode = _phantom_mode(scenario, phantom, band_bytes, phantom_bytes, check_memory)
     out_dir = Path(out_dir)
@@ -323,6 +322,6 @@ def _truth_attrs(shape, v: float, scenario: Scenario) -> dict:
 
 def _write_references(path: Path, model: XanesModel) -> Path:
     pristine, charged = reference_spectra_raw(REFERENCE_GRID_KEV, model)
-    lines = ["energy_kev,pristine,charged"]
-    lines += [f"{e:.4f},{p:.8g},{c:.8g}" for e, p, c in zip(REFERENCE_GRID_KEV, pristine, charged)]
-    return write_text(path, "\n".join(lines) + "\n")
+    return write_reference_table(path, ReferenceTable(REFERENCE_GRID_KEV, pristine, charged), comments=[
+        f"raw absorption of NMC (mu, 1/um) at x = {model.x_pristine:g} and {model.x_charged:g}, "
+        f"{model.kind} XANES model (trixanes {__version__})"])

@@ -17,8 +17,10 @@ Two models of the Li dependence (:class:`XanesModel`):
   ``delta = shift_ev (x_p - x) / (x_p - x_c)``, which makes the edge jump at a
   fixed energy a nonlinear function of x.
 
-Measured references enter through :func:`load_reference_csv`,
-:func:`normalize_spectrum` and :meth:`XanesSpectrum.from_normalized`.
+Measured references (``references.csv``, read by `trixanes.io.references`)
+enter through :func:`measured_spectra`, which normalizes them with
+:func:`normalize_spectrum` and extends them with
+:meth:`XanesSpectrum.from_normalized`.
 """
 
 from __future__ import annotations
@@ -264,43 +266,39 @@ def edge_position_kev(spectrum: XanesSpectrum, level: float = 0.5) -> float:
     return float(np.interp(level, v[i - 1:i + 1], e[i - 1:i + 1]))
 
 
-@dataclass(frozen=True, eq=False)
-class ReferenceSpectra:
-    """Two reference spectra on a common energy axis (raw or normalized)."""
+def measured_spectra(path: str | os.PathLike) -> tuple[XanesSpectrum, XanesSpectrum]:
+    """Normalized pristine and charged spectra from a ``references.csv``.
 
-    energies_kev: np.ndarray
-    pristine: np.ndarray
-    charged: np.ndarray
-    note: str = ""
-
-
-def load_reference_csv(path: str | os.PathLike) -> ReferenceSpectra:
-    """Read ``energy_kev,pristine,charged`` (the project's references.csv).
-
-    Lines starting with ``#`` are skipped. An ``energy_ev`` column, or energies
-    above 1000, are taken as eV and converted (said in ``note``).
+    The table is read by `trixanes.io.references.read_reference_table`
+    (comments, eV columns, reversed energies); each raw spectrum is normalized
+    with :func:`normalize_spectrum` and extended over the window with
+    :meth:`XanesSpectrum.from_normalized`. Already normalized spectra pass
+    through unchanged (up to rounding): normalizing is idempotent.
 
     Parameters
     ----------
     path : path-like
-        CSV file.
+        CSV file, ``energy_kev,pristine,charged``.
 
     Returns
     -------
-    ReferenceSpectra
-        Raw values as in the file, energies in keV.
+    (pristine, charged) : tuple of XanesSpectrum
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "r.csv"
-    >>> _ = f.write_text("energy_ev,pristine,charged\\n8300,1,1\\n8400,2,2\\n")
-    >>> load_reference_csv(f).energies_kev.tolist()
-    [8.3, 8.4]
+    >>> e = np.linspace(8300, 8400, 101)
+    >>> _ = f.write_text("energy_ev,pristine,charged\\n" + "".join(
+    ...     f"{x},{2 + (x > 8340)},{2 + (x > 8342)}\\n" for x in e))
+    >>> p, c = measured_spectra(f)
+    >>> round(float(p.evaluate(8.35)), 6), p.note
+    (1.0, "read from r.csv; energies read from column 'energy_ev' and converted to keV")
     """
     t = read_reference_table(path)
     note = "; ".join((f"read from {t.path.name}",) + t.notes)
-    return ReferenceSpectra(t.energy_kev, t.pristine, t.charged, note)
+    return tuple(XanesSpectrum.from_normalized(t.energy_kev, normalize_spectrum(t.energy_kev, s), note)
+                 for s in (t.pristine, t.charged))
 
 
 def normalize_spectrum(energies_kev, mu, n_end_points: int = 5) -> np.ndarray:

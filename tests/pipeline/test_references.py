@@ -5,7 +5,8 @@ import warnings
 import numpy as np
 import pytest
 
-from trixanes.pipeline.references import References, load_references, reference_jumps
+from trixanes.io.references import ReferenceTable
+from trixanes.pipeline.references import load_references, reference_jumps
 
 from helpers import SHARED_DATA as DATA
 from helpers import needs
@@ -30,7 +31,6 @@ def _nca(tmp_path, scale=1.0, offset=0.0, unit="energy_ev"):
 def test_measured_nca_spectra_in_ev(tmp_path):
     refs = load_references(_nca(tmp_path))
     assert refs.energy_kev[0] == pytest.approx(8.25) and refs.energy_kev[-1] == pytest.approx(8.64)
-    assert not refs.normalized
     assert any("energy_ev" in n for n in refs.notes)
     Jp, Jc = reference_jumps(refs, (8.30, 8.35, 8.43))
     # hand-read from the files: pristine pre~0.46, white line 0.844, post~0.673; partial SOC 0.303, 0.452, 0.397
@@ -48,18 +48,23 @@ def test_jumps_invariant_to_scale_and_offset(tmp_path):
 
 
 @needs('nio_mu.dat')
-def test_normalized_spectra_warn(tmp_path):
+def test_normalized_spectra_refused(tmp_path):
+    # contract changed: normalized references were accepted with a warning ("a few hundredths")
     d = np.loadtxt(DATA / "nio_mu.dat")
     e, raw, norm = d[:, 0] / 1000, d[:, 1], d[:, 2]
     keep = e < 8.6  # a XANES window
     raw_path = _write(tmp_path / "raw.csv", "energy_kev,pristine,charged", zip(e[keep], raw[keep], 1.1 * raw[keep]))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert not load_references(raw_path).normalized
+        assert load_references(raw_path).notes == ()
     norm_path = _write(tmp_path / "n.csv", "energy_kev,pristine,charged", zip(e[keep], norm[keep], norm[keep]))
-    with pytest.warns(UserWarning, match="normalized"):
-        refs = load_references(norm_path)
-    assert refs.normalized and any("few hundredths" in n for n in refs.notes)
+    with pytest.raises(ValueError, match=r"n\.csv.*normalized.*pre-edge background.*raw.*--composition"):
+        load_references(norm_path)
+    mixed = _write(tmp_path / "m.csv", "energy_kev,pristine,charged", zip(e[keep], raw[keep], norm[keep]))
+    with pytest.raises(ValueError, match=r"m\.csv.*charged reference.*normalized.*other one looks raw"):
+        load_references(mixed, composition="NiO")
+    with pytest.warns(UserWarning, match="used as they are"):
+        assert load_references(norm_path, allow_normalized=True).pristine[-1] == pytest.approx(norm[keep][-1])
 
 
 def test_errors_name_file_and_column(tmp_path):
@@ -88,10 +93,10 @@ def test_decreasing_energies_and_ev_values_in_kev_column(tmp_path):
 def test_jump_of_piecewise_linear_spectrum_and_range_error():
     e = np.linspace(8.2, 8.5, 31)
     step = np.clip((e - 8.33) / 0.02, 0, 1)
-    refs = References(e, 5 + 0.1 * e + 2 * step, 3 + 1 * step)
+    refs = ReferenceTable(e, 5 + 0.1 * e + 2 * step, 3 + 1 * step)
     Jp, Jc = reference_jumps(refs, (8.30, 8.34, 8.45))
     pre, edge, post = (5 + 0.1 * x + 2 * np.clip((x - 8.33) / 0.02, 0, 1) for x in (8.30, 8.34, 8.45))
     assert Jp == pytest.approx((edge - pre) / (post - pre))
     assert Jc == pytest.approx(0.5)
-    with pytest.raises(ValueError, match=r"post-edge energy 8\.6 keV.*\[8\.2, 8\.5\]"):
+    with pytest.raises(ValueError, match=r"post-edge energy 8\.6 keV.*\[8\.2, 8\.5\] keV \(references\)"):
         reference_jumps(refs, (8.30, 8.34, 8.6))

@@ -14,7 +14,7 @@ from trixanes.synth.xanes import (
     XanesSpectrum,
     default_spectra,
     edge_position_kev,
-    load_reference_csv,
+    measured_spectra,
     normalize_spectrum,
 )
 
@@ -88,20 +88,21 @@ def test_normalize_recovers_step_with_sloped_background():
     np.testing.assert_allclose(norm, true, atol=0.02)
 
 
-def test_load_reference_csv_units(tmp_path):
+def test_measured_spectra_read_through_the_one_table_reader(tmp_path):
+    e = np.linspace(8.27, 8.55, 281)
+    true = default_spectra()[0].evaluate(e)
+    raw = 2.0 + 3.0 * (e - 8.25) + 0.7 * true
     f = tmp_path / "r.csv"
-    f.write_text("# comment\nenergy_kev,pristine,charged\n8.35,2,1\n8.30,1,1\n")
-    r = load_reference_csv(f)
-    assert r.energies_kev.tolist() == [8.30, 8.35] and r.pristine.tolist() == [1, 2]
-    g = tmp_path / "ev.csv"
-    g.write_text("energy_ev,charged,pristine\n8300,1,3\n8350,2,4\n")
-    r = load_reference_csv(g)
-    assert np.allclose(r.energies_kev, [8.30, 8.35]) and r.pristine.tolist() == [3, 4]
-    assert "eV" in r.note
+    # eV, decreasing, a comment: the io reader's conventions
+    f.write_text("# comment\nenergy_ev,charged,pristine\n" + "".join(
+        f"{x * 1e3!r},{r!r},{r!r}\n" for x, r in zip(e[::-1].tolist(), raw[::-1].tolist())))
+    p, c = measured_spectra(f)
+    np.testing.assert_allclose(p.evaluate(e), true, atol=0.02)
+    assert "eV" in p.note and "reversed" in p.note and p.note == c.note
     bad = tmp_path / "bad.csv"
     bad.write_text("energy_kev,a,b\n8.3,1,1\n")
     with pytest.raises(ValueError, match="bad.csv"):
-        load_reference_csv(bad)
+        measured_spectra(bad)
 
 
 def _measured_nmc622():
