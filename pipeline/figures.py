@@ -5,6 +5,11 @@ pyplot, so nothing is registered in pyplot's global figure list: a figure is
 freed when the function returns, in any backend and any thread. Each plot of
 statistics accepts a second stats dict (e.g. from the truth) drawn as
 "truth" against the "pipeline" result. PNGs are written atomically.
+
+Slice positions, one convention for every figure of trixanes (validate's too): a
+slice is named by the position of its voxel centres in µm from the volume's first
+face, ``(index + 0.5) * voxel_um`` (:func:`slice_position_um`), the same number as
+``z_um`` of the z profile in ``stats.json``; image axes run from 0 at that face.
 """
 
 from __future__ import annotations
@@ -20,12 +25,37 @@ from matplotlib.figure import Figure
 from trixanes.pipeline.binning import voxel_size3
 from trixanes._shared.atomic import atomic_path
 
-__all__ = ["plot_orthoslices", "plot_histogram", "plot_class_fractions", "plot_particles",
+__all__ = ["slice_position_um", "slice_title", "plot_orthoslices", "plot_histogram", "plot_class_fractions", "plot_particles",
            "plot_z_profile", "plot_depth_profile", "save_all"]
 
 DPI = 150
 LI_CMAP = "RdYlBu_r"  # red = Li-rich, as in the paper's maps
 CLASS_LABELS = {"li_poor": "Li-poor", "li_moderate": "Li-moderate", "li_rich": "Li-rich"}
+
+
+def slice_position_um(index, voxel_um):
+    """Position of slice ``index`` in µm from the volume's first face: ``(index + 0.5) * voxel``.
+
+    The convention of every figure title and label, and of ``stats.json``'s z profile.
+
+    Examples
+    --------
+    >>> slice_position_um(0, 0.2), slice_position_um(12, 0.2)
+    (0.1, 2.5)
+    """
+    pos = (np.asarray(index, dtype=float) + 0.5) * float(voxel_um)
+    return pos if pos.ndim else float(pos)
+
+
+def slice_title(axis: str, index: int, voxel_um: float) -> str:
+    """``"z = 2.50 µm"``: the name of a slice in every figure (see :func:`slice_position_um`).
+
+    Examples
+    --------
+    >>> slice_title("z", 12, 0.2)
+    'z = 2.50 µm'
+    """
+    return f"{axis} = {slice_position_um(index, voxel_um):.2f} µm"
 
 
 def _figure(w=5.0, h=3.6) -> Figure:
@@ -74,7 +104,8 @@ def plot_orthoslices(li, grey, voxel_size_um, path, *, index=None, vmin: float =
     path : path-like
         PNG to write.
     index : (iz, iy, ix), optional
-        Slice indices; default the volume's middle.
+        Slice indices; default the volume's middle (``n // 2`` on each axis). Titles
+        give each slice's position from the first face (:func:`slice_position_um`).
     vmin, vmax : float
         Li colour range (default the charged and pristine stoichiometries).
 
@@ -100,9 +131,9 @@ def plot_orthoslices(li, grey, voxel_size_um, path, *, index=None, vmin: float =
     finite = grey[np.isfinite(grey)]
     g_lo, g_hi = np.percentile(finite, [1, 99]) if finite.size else (0, 1)
     panels = [
-        (li[iz], grey[iz], (0, nx * vx, 0, ny * vy), "x (µm)", "y (µm)", f"z = {(iz + 0.5) * vz:.2f} µm"),
-        (li[:, iy], grey[:, iy], (0, nx * vx, 0, nz * vz), "x (µm)", "z (µm)", f"y = {(iy + 0.5) * vy:.2f} µm"),
-        (li[:, :, ix], grey[:, :, ix], (0, ny * vy, 0, nz * vz), "y (µm)", "z (µm)", f"x = {(ix + 0.5) * vx:.2f} µm"),
+        (li[iz], grey[iz], (0, nx * vx, 0, ny * vy), "x (µm)", "y (µm)", slice_title("z", iz, vz)),
+        (li[:, iy], grey[:, iy], (0, nx * vx, 0, nz * vz), "x (µm)", "z (µm)", slice_title("y", iy, vy)),
+        (li[:, :, ix], grey[:, :, ix], (0, ny * vy, 0, nz * vz), "y (µm)", "z (µm)", slice_title("x", ix, vx)),
     ]
     fig = _figure(12, 4.2)
     axes = fig.subplots(1, 3)
@@ -261,7 +292,7 @@ def plot_z_profile(stats: dict, path, reference_stats: dict | None = None) -> Pa
     ax = fig.subplots()
     for st, label, style in _series(stats, reference_stats):
         ax.plot(_arr(st["z_profile"]["z_um"]), _arr(st["z_profile"]["mean_li"]), label=label, **style)
-    ax.set(xlabel="z (µm)", ylabel="mean Li content x", title="Li profile along z")
+    ax.set(xlabel="z from the first face (µm)", ylabel="mean Li content x", title="Li profile along z")
     _legend(ax, reference_stats)
     return _save(fig, path)
 

@@ -2,6 +2,13 @@
 
 Figures are built on ``matplotlib.figure.Figure`` (Agg canvas, no pyplot state), so they
 are safe in workers and tests, and written atomically as PNG at 150 dpi.
+
+Slice positions follow the one convention of :mod:`trixanes.pipeline.figures`: a slice
+is named by its position in µm from the volume's first face, ``(index + 0.5) * voxel``
+(``slice_position_um``), the number ``stats.json``'s z profile gives it as ``z_um``; image
+axes and the z profile's axis run from 0 at that face. The grid origin (where the volume
+sits in the scan frame) is stated once, in the slice figure's title, not mixed into
+positions, so the pipeline's figures and these name the same slice with the same number.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from matplotlib.figure import Figure
 import matplotlib
 
 from trixanes._shared.atomic import atomic_path
+from trixanes.pipeline.figures import slice_position_um, slice_title
 from trixanes.validate.metrics import CLASS_NAMES
 
 DPI = 150
@@ -42,7 +50,8 @@ def slice_figure(li_true, li_found, voxel_um, origin_um, path, *, x_range=None) 
     voxel_um : float
         Voxel size, µm.
     origin_um : sequence of 3 float
-        Corner of voxel [0, 0, 0], µm (sets the axis coordinates).
+        Corner of voxel [0, 0, 0] in the scan frame, µm: stated in the title; slice
+        positions and axes count from the volume's first face (module docstring).
     path : path-like
         PNG to write.
     x_range : (float, float), optional
@@ -77,7 +86,7 @@ def slice_figure(li_true, li_found, voxel_um, origin_um, path, *, x_range=None) 
 
     fig = Figure(figsize=(11, 10), layout="constrained")
     axes = fig.subplots(3, 3, squeeze=False)
-    edges = [(o, o + n * voxel_um) for o, n in zip(origin_um, t.shape)]
+    edges = [(0.0, n * voxel_um) for n in t.shape]
     for row, axis in enumerate(range(3)):
         mid = t.shape[axis] // 2
         take = [slice(None)] * 3
@@ -85,14 +94,13 @@ def slice_figure(li_true, li_found, voxel_um, origin_um, path, *, x_range=None) 
         # Remaining axes in (z, y, x) order: the later one runs horizontally.
         v_ax, h_ax = [a for a in range(3) if a != axis]
         extent = (*edges[h_ax], *edges[v_ax])
-        pos = origin_um[axis] + (mid + 0.5) * voxel_um
         for col, (img, title) in enumerate(((t, "truth"), (f, "result"), (err, "error"))):
             ax = axes[row, col]
             kw = (dict(cmap=_cmap("RdBu_r"), norm=TwoSlopeNorm(0.0, -emax, emax))
                   if col == 2 else dict(cmap=_cmap("viridis"), vmin=lo, vmax=hi))
             im = ax.imshow(img[tuple(take)], origin="lower", extent=extent,
                            interpolation="nearest", **kw)
-            ax.set_title(f"{title}, {_AXES[axis]} = {pos:.2f} µm", fontsize=9)
+            ax.set_title(f"{title}, {slice_title(_AXES[axis], mid, voxel_um)}", fontsize=9)
             ax.set_xlabel(f"{_AXES[h_ax]} (µm)")
             ax.set_ylabel(f"{_AXES[v_ax]} (µm)")
             if col == 1:
@@ -101,6 +109,9 @@ def slice_figure(li_true, li_found, voxel_um, origin_um, path, *, x_range=None) 
                 err_im = im
     fig.colorbar(li_im, ax=axes[:, :2], shrink=0.6, label="Li content x")
     fig.colorbar(err_im, ax=axes[:, 2], shrink=0.6, label="error x (result − truth)")
+    corner = ", ".join(f"{float(o):.2f}" for o in origin_um)
+    fig.suptitle(f"positions from the volume's first face; its corner (z, y, x) = ({corner}) µm "
+                 "in the scan frame", fontsize=9)
     return _save(fig, path)
 
 
@@ -138,7 +149,7 @@ def particle_figure(li_true, li_found, path) -> Path:
     return _save(fig, path)
 
 
-def profile_figure(z, depth, path) -> Path:
+def profile_figure(z, depth, path, *, voxel_z_um=None) -> Path:
     """z-profile and depth-below-surface profile of mean Li, truth and result.
 
     Parameters
@@ -147,18 +158,25 @@ def profile_figure(z, depth, path) -> Path:
         The two profiles (``centres_um``, ``true``, ``found``, ``rmse``).
     path : path-like
         PNG to write.
+    voxel_z_um : float, optional
+        z voxel size: the z profile (one value per slice) is then drawn at each slice's
+        position from the volume's first face, as the pipeline's z-profile figure draws
+        it; without it at ``z.centres_um`` as given.
 
     Returns
     -------
     Path
     """
+    z_um = (np.asarray(z.centres_um, np.float64) if voxel_z_um is None
+            else slice_position_um(np.arange(len(z.true)), voxel_z_um))
     fig = Figure(figsize=(10, 4), layout="constrained")
     axes = fig.subplots(1, 2)
-    for ax, prof, xlabel, title in ((axes[0], z, "z (µm)", "through-plane (z) profile"),
-                                    (axes[1], depth, "depth below AM surface (µm)",
-                                     "core-shell (depth) profile")):
-        ax.plot(prof.centres_um, prof.true, "-o", ms=3, label="truth")
-        ax.plot(prof.centres_um, prof.found, "--s", ms=3, label="result")
+    for ax, prof, xs, xlabel, title in ((axes[0], z, z_um, "z from the first face (µm)",
+                                         "through-plane (z) profile"),
+                                        (axes[1], depth, depth.centres_um,
+                                         "depth below AM surface (µm)", "core-shell (depth) profile")):
+        ax.plot(xs, prof.true, "-o", ms=3, label="truth")
+        ax.plot(xs, prof.found, "--s", ms=3, label="result")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("mean Li content x")
         rmse = "n/a" if not np.isfinite(prof.rmse) else f"{prof.rmse:.4f}"
@@ -228,6 +246,6 @@ def write_figures(out_dir, truth, li_found, scores, voxel_um, origin_um, *, x_ra
     return [
         slice_figure(li_true, li_found, voxel_um, origin_um, out / "slices.png", x_range=x_range),
         particle_figure(scores.particles.li_true, scores.particles.li_found, out / "particles.png"),
-        profile_figure(scores.z, scores.depth, out / "profiles.png"),
+        profile_figure(scores.z, scores.depth, out / "profiles.png", voxel_z_um=voxel_um),
         confusion_figure(scores.classes.matrix, out / "confusion.png"),
     ]

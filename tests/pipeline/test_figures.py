@@ -58,3 +58,31 @@ def test_nan_li_is_transparent(tmp_path):
 def test_errors(tmp_path):
     with pytest.raises(ValueError, match="grey"):
         plot_orthoslices(np.zeros((4, 4, 4)), np.zeros((4, 4, 5)), 0.2, tmp_path / "x.png")
+
+
+
+def capture_figures(monkeypatch, module):
+    """Record what each figure of ``module`` shows (axes titles, x limits, line x data)
+    just before it is saved; returns the list the records are appended to."""
+    seen, save = [], module._save
+
+    def keep(fig, path):
+        seen.append({"titles": [ax.get_title() for ax in fig.axes],
+                     "xlims": [tuple(ax.get_xlim()) for ax in fig.axes],
+                     "lines": [np.asarray(ln.get_xdata(), float) for ax in fig.axes for ln in ax.get_lines()]})
+        return save(fig, path)
+
+    monkeypatch.setattr(module, "_save", keep)
+    return seen
+
+
+def test_slice_titles_count_from_the_first_face(monkeypatch, tmp_path):
+    import trixanes.pipeline.figures as pf
+
+    seen = capture_figures(monkeypatch, pf)
+    v = np.random.default_rng(0).random((10, 12, 14)).astype(np.float32)
+    plot_orthoslices(v, v, (0.5, 0.2, 0.1), tmp_path / "o.png", index=(3, 0, 13))
+    # (index + 0.5) * voxel: 3.5 * 0.5, 0.5 * 0.2, 13.5 * 0.1
+    assert seen[0]["titles"][:3] == ["z = 1.75 µm", "y = 0.10 µm", "x = 1.35 µm"]
+    assert seen[0]["xlims"][0] == pytest.approx((0.0, 14 * 0.1))
+    assert pf.slice_position_um(np.arange(3), 0.2).tolist() == pytest.approx([0.1, 0.3, 0.5])
