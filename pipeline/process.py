@@ -10,6 +10,7 @@ compute the edge jump and the Li content, analyze, write ``limap.h5``,
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import time
@@ -21,7 +22,9 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
-from trixanes._shared.atomic import atomic_path, write_json
+from trixanes._shared.provenance import Provenance, capture_warnings
+from trixanes.io.limap import LiMap, write_limap
+from trixanes.io.stats import Stats, write_stats
 
 from . import analyze as _analyze
 from . import figures as _figures
@@ -133,7 +136,7 @@ class ProcessResult:
     figures: list = field(default_factory=list)
     log: list = field(default_factory=list)
     seconds: float = 0.0
-    stats: dict = field(default_factory=dict)
+    stats: Stats | None = None
 
 
 def order_scans(paths) -> dict:
@@ -214,8 +217,28 @@ def process(scans, references, out_dir, options: ProcessOptions | None = None, *
     Returns
     -------
     ProcessResult
+        With ``stats``, the `trixanes.io.stats.Stats` record written to ``stats.json``.
     """
     t0 = time.perf_counter()
+    with capture_warnings() as seen:  # every warning of the run goes into the outputs' provenance
+        run = _compute(scans, references, out_dir, options, progress)
+    return _write_outputs(run, seen, t0)
+
+
+@dataclass(frozen=True, eq=False)
+class _Run:
+    """What `_compute` made, for `_write_outputs`."""
+
+    limap: LiMap
+    mu: dict
+    stats: Stats
+    provenance: Provenance
+    out_dir: Path
+    log: list
+    figures: bool
+
+
+def _compute(scans, references, out_dir, options, progress) -> _Run:
     opts = options or ProcessOptions()
     if opts.scheduler is None:  # a cluster's workers may have what this machine lacks
         check_backend(opts.backend)
@@ -257,8 +280,9 @@ def process(scans, references, out_dir, options: ProcessOptions | None = None, *
         log.append("magnification: projections resampled onto the pre-edge pixel "
                    f"({voxel:.5f} um) from " + ", ".join(f"{r} {pixel[r]:.5f} um" for r in ROLES[1:])
                    + ", with matched pixel footprints and a common band limit")
+    centres: dict = {}
     volumes = _reconstruct_all(roles, opts, pixel, dict(zip(ROLES, resamplings or (None,) * 3)),
-                               out_dir, early, log, progress)
+                               out_dir, early, log, progress, centres)
     registrations = _align(volumes, voxel * early, opts, log)
     late = factor // early
     binned = {r: bin_volume(volumes[r], late) if late > 1 else volumes[r] for r in ROLES}
@@ -276,38 +300,48 @@ def process(scans, references, out_dir, options: ProcessOptions | None = None, *
     stats = _analyze.analyze(li, seg.am_mask, labels, voxel_b, x_pristine=opts.x_pristine,
                              x_charged=opts.x_charged, thresholds=opts.thresholds,
                              edge_jump=jump.J)
-    stats["acquisition"] = {
+    stats = stats.replace(acquisition={
         "energies_kev": list(energies),
         "files": {r: str(roles[r].path) for r in ROLES},
         "reference_jumps": {"pristine": j_pristine, "charged": j_charged},
         "binning": factor,
         "voxel_size_um": voxel_b,
         "registration": {r: _reg_summary(g) for r, g in registrations.items()},
-    }
+    })
+    inputs = {r: Provenance.input_file(roles[r].path, energy_kev=roles[r].energy_kev) for r in ROLES}
+    inputs["references"] = Provenance.input_file(references)
+    provenance = Provenance(
+        tool="process", options=dataclasses.asdict(opts), inputs=inputs,
+        details={"rotation_center_px": {r: centres.get(r) for r in ROLES},
+                 "registration": stats.acquisition["registration"],
+                 "reference_jumps": stats.acquisition["reference_jumps"],
+                 "binning": factor, "voxel_size_um": voxel_b})
 
     origin = [-(n / 2) * voxel for n in full_shape]
-    limap_path = out_dir / "limap.h5"
-    with atomic_path(limap_path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("li", data=li.astype(np.float32), compression="gzip", compression_opts=1)
-            f.create_dataset("edge_jump", data=jump.J.astype(np.float32), compression="gzip", compression_opts=1)
-            f.create_dataset("am_mask", data=seg.am_mask.astype(np.uint8), compression="gzip", compression_opts=1)
-            f.create_dataset("labels", data=labels.astype(np.int32), compression="gzip", compression_opts=1)
-            for r in ROLES:
-                f.create_dataset(f"mu/{r}", data=binned[r].astype(np.float32), compression="gzip", compression_opts=1)
-                f[f"mu/{r}"].attrs["units"] = "1/um"
-            f.attrs.update(voxel_size_um=voxel_b, origin_um=origin, energies_kev=list(energies),
-                           binning=factor, x_pristine=opts.x_pristine, x_charged=opts.x_charged)
-    stats_path = write_json(out_dir / "stats.json", stats)
+    limap = LiMap(li=li, am_mask=seg.am_mask, labels=labels, edge_jump=jump.J, voxel_size_um=voxel_b,
+                  origin_um=origin, x_pristine=opts.x_pristine, x_charged=opts.x_charged,
+                  energies_kev=energies, binning=factor)
+    return _Run(limap, binned, stats, provenance, out_dir, log, opts.figures)
+
+
+def _write_outputs(run: _Run, seen, t0) -> ProcessResult:
+    """limap.h5, stats.json (each with the provenance and every warning of the run) and figures."""
+    prov = run.provenance.with_warnings(seen)
+    limap_path = write_limap(run.out_dir / "limap.h5", dataclasses.replace(run.limap, provenance=prov),
+                             mu=run.mu)
+    stats = run.stats.replace(provenance=prov)
+    stats_path = write_stats(run.out_dir / "stats.json", stats)
     figs = []
-    if opts.figures:
-        figs = _figures.save_all(stats, li, binned["post"], voxel_b, out_dir / "figures")
-    seconds = time.perf_counter() - t0
-    return ProcessResult(limap_path, stats_path, figs, log, seconds, stats)
+    if run.figures:
+        figs = _figures.save_all(stats, run.limap.li, run.mu["post"], run.limap.voxel_size_um[0],
+                                 run.out_dir / "figures")
+    return ProcessResult(limap_path, stats_path, figs, run.log, time.perf_counter() - t0, stats)
 
 
-def _reconstruct_all(roles, opts, pixel, resamplings, out_dir, early, log, progress) -> dict:
+def _reconstruct_all(roles, opts, pixel, resamplings, out_dir, early, log, progress, centres=None) -> dict:
     """Reconstruct each energy chunk by chunk to disk; read it back, binned by ``early``.
+
+    ``centres`` (a dict) receives each energy's rotation centre, px.
 
     Reading in slabs of ``early`` rows bounds memory by one binned volume per
     energy plus one slab, however large the scan.
@@ -341,6 +375,8 @@ def _reconstruct_all(roles, opts, pixel, resamplings, out_dir, early, log, progr
                         vol[z // early:(z + step) // early] = bin_volume(ds[z:min(nz, z + step)], early)
             volumes[role] = vol * scale if scale != 1 else vol
             log.append(f"{role}: rotation centre {tomo.center_px:.2f} px, {tomo.algorithm}")
+            if centres is not None:
+                centres[role] = float(tomo.center_px)
             log.extend(f"  {n}" for n in tomo.notes
                        if not n.startswith(("rotation centre", "energy", "projections resampled")))
     finally:

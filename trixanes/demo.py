@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import html
+from collections.abc import Mapping
 
-import h5py
+from trixanes.io.limap import read_limap
 
 from . import report
 
@@ -27,8 +28,8 @@ TARGETS = (
 def _get(card: dict, keys):
     v = card
     for k in keys:
-        v = v.get(k) if isinstance(v, dict) else None
-    return v
+        v = v.get(k) if isinstance(v, Mapping) else None
+    return None if isinstance(v, float) and v != v else v  # NaN: no value to show
 
 
 def check_targets(card: dict) -> list[tuple[str, float | None, str, bool]]:
@@ -72,13 +73,10 @@ def run_demo(out_dir, *, preset: str = "default", seed: int = 0, progress: bool 
     card = validate(sim.truth_path, res.limap_path, out / "validate", figures=True)
     t_val = time.perf_counter() - t1
 
-    with h5py.File(res.limap_path, "r") as f:
-        li, grey = f["li"][...], f["mu/post"][...]
-        voxel = float(f.attrs["voxel_size_um"])
-    truth_stats = card.get("truth_stats") or {}
+    limap, mu = read_limap(res.limap_path, mu=True)
     compare_dir = out / "process" / "figures"
-    compare = pfig.save_all(res.stats, li, grey, voxel, compare_dir,
-                            reference_stats=truth_stats if "skipped" not in truth_stats else None)
+    compare = pfig.save_all(res.stats, limap.li, mu["post"], limap.voxel_size_um[0], compare_dir,
+                            reference_stats=card.truth_stats)
 
     print()
     print(summary_table(card))
@@ -98,7 +96,7 @@ def run_demo(out_dir, *, preset: str = "default", seed: int = 0, progress: bool 
 
 def _write_report(path, sc, sim, res, card, targets, timing, compare_figs, val_dir) -> Path:
     acq, sample, lith, spectra = sc.acquisition, sc.sample, sc.lithium, sc.spectra
-    st = res.stats.get("acquisition", {})
+    st = res.stats.acquisition or {}
     scenario = report.table([
         ("field of view", f"{acq.detector_cols * acq.pixel_size_um:.1f} × "
                           f"{acq.detector_rows * acq.pixel_size_um:.1f} µm "

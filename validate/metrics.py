@@ -2,9 +2,10 @@
 
 Every function takes plain arrays on one grid (the truth already brought there by
 :func:`validate.grid.truth_on_grid`) and returns a small frozen record; ``compare`` runs
-them all. Statistics that the pipeline reports (class fractions, particle means,
-profiles) are computed with the same definition on both sides, so a perfect map scores
-exactly zero error.
+them all. The statistics the pipeline reports (profiles, total Li) are computed for the
+truth with the pipeline's own function (`trixanes.pipeline.analyze.analyze`) on the
+result's grid, so truth and result are measured alike and a perfect map scores exactly
+zero error.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import edt
 import numpy as np
 
+from trixanes.io.stats import Stats
+from trixanes.pipeline.analyze import analyze
 from trixanes.validate.grid import TruthOnGrid
 from trixanes.validate.particles import ParticleMatch, match_particles
 
@@ -219,66 +221,29 @@ def _profile(centres, true, found) -> Profile:
     return Profile(centres, true, found, rmse, int(ok.sum()))
 
 
-def _binned_mean(index, li, n_bins):
-    ok = np.isfinite(li) & (index >= 0)
-    s = np.bincount(index[ok], weights=li[ok], minlength=n_bins)[:n_bins]
-    n = np.bincount(index[ok], minlength=n_bins)[:n_bins]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, s / n, np.nan)
+def profiles(truth_stats: Stats, result_stats: Stats, origin_z_um: float = 0.0) -> tuple[Profile, Profile]:
+    """The z and depth profiles of truth and result, both from `trixanes.pipeline.analyze`.
 
-
-def z_profile(li_true, li_found, am_true, voxel_um, origin_z_um=0.0) -> Profile:
-    """Mean Li per z slice (true over its AM, found over its finite voxels)."""
-    li_true, li_found, am_true = _same_shape(li_true=li_true, li_found=li_found, am_true=am_true)
-    nz = li_true.shape[0]
-    z = np.broadcast_to(np.arange(nz)[:, None, None], li_true.shape).ravel()
-    t = _binned_mean(z, np.where(am_true, li_true, np.nan).ravel(), nz)
-    f = _binned_mean(z, np.asarray(li_found, np.float64).ravel(), nz)
-    return _profile(origin_z_um + (np.arange(nz) + 0.5) * voxel_um, t, f)
-
-
-def surface_depth(am, voxel_um):
-    """Depth below the AM surface of each AM voxel centre, µm (NaN outside AM).
-
-    The Euclidean distance to the nearest non-AM voxel centre less half a voxel: the
-    distance to the face between them, so a surface voxel lies half a voxel deep.
-    """
-    am = np.ascontiguousarray(am, dtype=np.uint8)
-    d = edt.edt(am, anisotropy=(voxel_um,) * 3, black_border=False)
-    return np.where(am > 0, d - 0.5 * voxel_um, np.nan)
-
-
-def depth_profile(li_true, am_true, li_found, am_found, voxel_um, bin_um=None) -> Profile:
-    """Mean Li against depth below the surface, each side with its own AM mask.
-
-    Parameters
-    ----------
-    li_true, am_true, li_found, am_found : ndarray
-        Li maps and AM masks on one grid.
-    voxel_um : float
-        Voxel size, µm.
-    bin_um : float, optional
-        Depth bin width, µm (default one voxel).
+    Both `Stats` come from the same function on the same grid (the truth brought
+    onto the result's), and both depth profiles measure depth below the result's
+    resolved AM surface, so a perfect map scores exactly 0.
 
     Returns
     -------
-    Profile
-        ``centres_um`` are the depth-bin centres.
+    (Profile, Profile)
+        z (slice centres from ``origin_z_um``) and depth (bin centres).
     """
-    bin_um = float(voxel_um if bin_um is None else bin_um)
-    if bin_um <= 0:
-        raise ValueError(f"bin_um must be positive, got {bin_um}")
-    dt = surface_depth(am_true, voxel_um).ravel()
-    df = surface_depth(am_found, voxel_um).ravel()
-    top = max(np.nanmax(dt, initial=0.0), np.nanmax(df, initial=0.0))
-    n_bins = int(np.floor(top / bin_um)) + 1
+    zt, zf = truth_stats.z_profile, result_stats.z_profile
+    z = _profile(origin_z_um + np.asarray(zf.z_um), np.asarray(zt.mean_li), np.asarray(zf.mean_li))
+    dt, df = truth_stats.depth_profile, result_stats.depth_profile
+    n = max(len(dt.depth_um), len(df.depth_um))
 
-    def index(d):
-        return np.where(np.isfinite(d), np.floor(np.nan_to_num(d, nan=-1) / bin_um), -1).astype(np.int64)
+    def pad(v):
+        return np.concatenate([np.asarray(v, np.float64), np.full(n - len(v), np.nan)])
 
-    t = _binned_mean(index(dt), np.where(am_true, li_true, np.nan).ravel().astype(np.float64), n_bins)
-    f = _binned_mean(index(df), np.where(am_found, li_found, np.nan).ravel().astype(np.float64), n_bins)
-    return _profile((np.arange(n_bins) + 0.5) * bin_um, t, f)
+    width = df.bin_um
+    depth = _profile((np.arange(n) + 0.5) * width, pad(dt.mean_li), pad(df.mean_li))
+    return z, depth
 
 
 @dataclass(frozen=True)
@@ -295,12 +260,9 @@ class TotalLi:
     true_exact: float
 
 
-def total_li(truth: TruthOnGrid, li_found) -> TotalLi:
-    """Total (mean) Li content error, result - truth."""
-    t = truth.li[truth.am_mask]
-    f = np.asarray(li_found)[np.isfinite(li_found)]
-    true = float(np.mean(t, dtype=np.float64)) if t.size else float("nan")
-    found = float(np.mean(f, dtype=np.float64)) if f.size else float("nan")
+def total_li(truth: TruthOnGrid, truth_stats: Stats, result_stats: Stats) -> TotalLi:
+    """Total (mean) Li content error, result - truth, from the two `Stats` (one definition)."""
+    true, found = truth_stats.total_li, result_stats.total_li
     w = np.where(truth.am_fraction > 0, truth.am_fraction, 0.0)
     num = np.nansum(w * truth.li, dtype=np.float64)
     exact = float(num / w.sum()) if w.sum() > 0 else float("nan")
@@ -319,6 +281,8 @@ class Scores:
     z: Profile
     depth: Profile
     total: TotalLi
+    truth_stats: Stats
+    result_stats: Stats
 
 
 def compare(truth: TruthOnGrid, li, am_mask, labels, voxel_um, origin_z_um, *,
@@ -359,15 +323,24 @@ def compare(truth: TruthOnGrid, li, am_mask, labels, voxel_um, origin_z_um, *,
     """
     li, am_mask, labels = _same_shape(li=li, am_mask=am_mask, labels=labels, truth=truth.li)[:3]
     am_mask = am_mask.astype(bool)
+    li_true = np.where(truth.am_mask, truth.li, np.nan).astype(np.float32)
+    kw = dict(x_pristine=x_pristine, x_charged=x_charged, thresholds=tuple(thresholds))
+    # one definition of every statistic: the pipeline's, on both sides, depth below the
+    # result's resolved AM surface for both (see trixanes.pipeline.analyze)
+    ts = analyze(li_true, truth.am_mask, truth.labels, voxel_um, depth_mask=am_mask, **kw)
+    rs = analyze(li, am_mask, labels, voxel_um, **kw)
+    z, depth = profiles(ts, rs, origin_z_um)
     return Scores(
         voxel_am=voxel_errors(truth.li, li, truth.am_mask),
         voxel_interior=voxel_errors(truth.li, li, truth.interior),
         classes=class_confusion(truth.li, li, truth.am_mask, x_pristine, x_charged, thresholds),
         segmentation=segmentation_scores(truth.am_mask, am_mask),
         particles=match_particles(truth.labels, labels, truth.li, li, iou_threshold=iou_threshold),
-        z=z_profile(truth.li, li, truth.am_mask, voxel_um, origin_z_um),
-        depth=depth_profile(truth.li, truth.am_mask, li, am_mask, voxel_um),
-        total=total_li(truth, li),
+        z=z,
+        depth=depth,
+        total=total_li(truth, ts, rs),
+        truth_stats=ts,
+        result_stats=rs,
     )
 
 

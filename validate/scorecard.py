@@ -1,21 +1,25 @@
 """Score a pipeline result (limap.h5) against the ground truth (truth.h5).
 
-``validate`` reads both files, brings the truth onto the result's grid, runs every
-metric and writes ``scorecard.json`` (and figures). ``summary_table`` prints the
-headline numbers.
+``validate`` reads both files (the result through `trixanes.io.limap.read_limap`),
+brings the truth onto the result's grid, runs every metric and writes
+``scorecard.json`` (a `trixanes.io.scorecard.Scorecard`) and figures.
+``summary_table`` prints the headline numbers.
 """
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from trixanes._shared.atomic import write_json
+from trixanes._shared.paths import check_out_dir
+from trixanes._shared.provenance import Provenance, capture_warnings
+from trixanes.io.limap import read_limap
+from trixanes.io.scorecard import Scorecard, write_scorecard
 from trixanes.validate.grid import truth_on_grid
 from trixanes.validate.metrics import CLASS_NAMES, as_dict, compare
 
@@ -119,21 +123,8 @@ def read_volume(path, kind) -> VolumeFile:
     return replace(out, am_mask=mask.astype(bool))
 
 
-def _statistics(li, am_mask, labels, voxel_size_um, *, x_pristine, x_charged, thresholds):
-    """The pipeline's own statistics (``pipeline.analyze.analyze``) of one map.
-
-    Imported lazily so that validate works (with a note) before that module exists.
-    """
-    try:
-        from trixanes.pipeline.analyze import analyze
-    except ImportError as err:
-        return {"skipped": f"trixanes.pipeline.analyze.analyze not importable ({err})"}
-    return analyze(li, am_mask, labels, voxel_size_um, x_pristine=x_pristine,
-                   x_charged=x_charged, thresholds=tuple(thresholds))
-
-
 def validate(truth_path, result_path, out_dir, *, thresholds=(0.6, 0.9), figures=True,
-             progress=False) -> dict:
+             progress=False) -> Scorecard:
     """Score a Li map against the truth; write ``out_dir/scorecard.json`` and figures.
 
     Parameters
@@ -141,7 +132,7 @@ def validate(truth_path, result_path, out_dir, *, thresholds=(0.6, 0.9), figures
     truth_path : path-like
         truth.h5 from ``simulate``.
     result_path : path-like
-        limap.h5 from ``process``.
+        limap.h5 from ``process`` or any pipeline (read by `trixanes.io.limap.read_limap`).
     out_dir : path-like
         Where scorecard.json and the figures go (created if missing).
     thresholds : (float, float), optional
@@ -153,11 +144,12 @@ def validate(truth_path, result_path, out_dir, *, thresholds=(0.6, 0.9), figures
 
     Returns
     -------
-    dict
-        The scorecard, as written (NaN written as null). Sections: ``grid``, ``voxel``
-        (``am``, ``interior``), ``classes``, ``segmentation``, ``particles``,
-        ``profiles`` (``z``, ``depth``), ``total``, ``truth_stats``, ``result_stats``,
-        ``notes``.
+    Scorecard
+        The record written (`trixanes.io.scorecard`); also a read-only mapping of
+        its JSON layout. Sections: ``grid``, ``voxel`` (``am``, ``interior``),
+        ``classes``, ``segmentation``, ``particles``, ``profiles`` (``z``,
+        ``depth``), ``total``, ``truth_stats``, ``result_stats``, ``notes``,
+        ``provenance``.
 
     Examples
     --------
@@ -168,62 +160,79 @@ def validate(truth_path, result_path, out_dir, *, thresholds=(0.6, 0.9), figures
     if not 0 <= t0[0] < t0[1]:
         raise ValueError(f"thresholds must satisfy 0 <= t0 < t1, got {thresholds}")
     thresholds = t0
-    out_dir = Path(out_dir)
+    out_dir = check_out_dir(out_dir)  # a file or an unwritable folder: said before any work
     clock = _Clock(progress)
 
+    with capture_warnings() as seen:
+        card = _score(truth_path, result_path, out_dir, thresholds, figures, clock)
+    card = card.replace(provenance=card.provenance.with_warnings(seen))
+    write_scorecard(out_dir / "scorecard.json", card)
+    return card
+
+
+def _score(truth_path, result_path, out_dir, thresholds, figures, clock) -> Scorecard:
     truth = read_volume(truth_path, "truth")
-    res = read_volume(result_path, "result")
+    res = read_limap(result_path)
     clock("read files")
     notes = []
+    if len(set(res.voxel_size_um)) != 1:
+        raise ValueError(f"{res.path}: attribute 'voxel_size_um' is anisotropic {res.voxel_size_um}; "
+                         "validate needs cubic voxels")
+    voxel = res.voxel_size_um[0]
+    labels = res.labels
+    if labels is None:
+        labels = np.zeros(res.shape, np.int32)
+        notes.append(f"{res.path} has no /labels: particle scores count no found particle")
     if (truth.x_pristine, truth.x_charged) != (res.x_pristine, res.x_charged):
         notes.append(
             f"references differ: truth x_pristine/x_charged = {truth.x_pristine}/"
             f"{truth.x_charged}, result {res.x_pristine}/{res.x_charged}; classes use the truth's"
         )
     grid = truth_on_grid(truth.li, truth.phase, truth.labels, truth.voxel_size_um,
-                         truth.origin_um, res.li.shape, res.voxel_size_um, res.origin_um)
+                         truth.origin_um, res.shape, voxel, res.origin_um)
     clock("truth onto result grid")
     xp, xc = truth.x_pristine, truth.x_charged
-    s = compare(grid, res.li, res.am_mask, res.labels, res.voxel_size_um, res.origin_um[0],
+    s = compare(grid, res.li, res.am_mask, labels, voxel, res.origin_um[0],
                 x_pristine=xp, x_charged=xc, thresholds=thresholds)
-    clock("metrics")
-
-    li_t = np.where(grid.am_mask, grid.li, np.nan).astype(np.float32)
-    stats_kw = dict(x_pristine=xp, x_charged=xc, thresholds=thresholds)
-    card = {
-        "truth_path": str(truth.path),
-        "result_path": str(res.path),
-        "grid": {
-            "method": grid.method,
-            "truth_voxel_um": truth.voxel_size_um,
-            "result_voxel_um": res.voxel_size_um,
-            "voxel_ratio": res.voxel_size_um / truth.voxel_size_um,
-            "truth_shape": list(truth.li.shape),
-            "result_shape": list(res.li.shape),
-            "n_am_true": int(grid.am_mask.sum()),
-            "n_interior_true": int(grid.interior.sum()),
-        },
-        "voxel": {"am": as_dict(s.voxel_am), "interior": as_dict(s.voxel_interior)},
-        "classes": {"names": list(CLASS_NAMES), **as_dict(s.classes)},
-        "segmentation": as_dict(s.segmentation),
-        "particles": s.particles.to_dict(),
-        "profiles": {"z": as_dict(s.z), "depth": as_dict(s.depth)},
-        "total": as_dict(s.total),
-        "truth_stats": _statistics(li_t, grid.am_mask, grid.labels, res.voxel_size_um, **stats_kw),
-        "result_stats": _statistics(res.li, res.am_mask, res.labels, res.voxel_size_um, **stats_kw),
-        "notes": notes,
-    }
-    clock("statistics")
+    clock("metrics and statistics")
+    figs = []
     if figures:
         from trixanes.validate.figures import write_figures
 
-        paths = write_figures(out_dir, grid, res.li, s, res.voxel_size_um, res.origin_um,
-                              x_range=(xc, xp))
-        card["figures"] = [p.name for p in paths]
+        paths = write_figures(out_dir, grid, res.li, s, voxel, res.origin_um, x_range=(xc, xp))
+        figs = [p.name for p in paths]
         clock("figures")
-    card = _plain(card)
-    write_json(out_dir / "scorecard.json", card)
-    return card
+    provenance = Provenance(
+        tool="validate",
+        options={"thresholds": list(thresholds), "figures": bool(figures)},
+        inputs={"truth": Provenance.input_file(truth.path), "limap": Provenance.input_file(res.path)},
+        details={"grid_method": grid.method,
+                 "limap_provenance": res.provenance.to_dict() if res.provenance else None})
+    return Scorecard(
+        truth_path=str(truth.path),
+        result_path=str(res.path),
+        grid={
+            "method": grid.method,
+            "truth_voxel_um": truth.voxel_size_um,
+            "result_voxel_um": voxel,
+            "voxel_ratio": voxel / truth.voxel_size_um,
+            "truth_shape": list(truth.li.shape),
+            "result_shape": list(res.shape),
+            "n_am_true": int(grid.am_mask.sum()),
+            "n_interior_true": int(grid.interior.sum()),
+        },
+        voxel={"am": as_dict(s.voxel_am), "interior": as_dict(s.voxel_interior)},
+        classes={"names": list(CLASS_NAMES), **as_dict(s.classes)},
+        segmentation=as_dict(s.segmentation),
+        particles=s.particles.to_dict(),
+        profiles={"z": as_dict(s.z), "depth": as_dict(s.depth)},
+        total=as_dict(s.total),
+        truth_stats=s.truth_stats,
+        result_stats=s.result_stats,
+        notes=tuple(notes),
+        figures=tuple(figs),
+        provenance=provenance,
+    )
 
 
 class _Clock:
@@ -235,23 +244,6 @@ class _Clock:
             now = time.perf_counter()
             print(f"validate: {what} ({now - self.t:.1f} s)", flush=True)
             self.t = now
-
-
-def _plain(obj):
-    """JSON-ready copy: numpy to Python, NaN/inf to None (strict JSON has no NaN)."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, (np.integer, np.bool_)):
-        return obj.item()
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 _HEADLINES = (
@@ -278,7 +270,7 @@ def summary_table(scorecard: dict) -> str:
     for name, keys, fmt in _HEADLINES:
         v = scorecard
         for k in keys:
-            v = v.get(k) if isinstance(v, dict) else None
+            v = v.get(k) if isinstance(v, Mapping) else None
         text = fmt.format(v) if isinstance(v, (int, float)) else "n/a"
         lines.append(f"{name:<24}{text:>8}")
     return "\n".join(lines)

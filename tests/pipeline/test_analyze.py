@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from trixanes.pipeline.analyze import analyze
+from trixanes._shared.jsonio import dumps
+from trixanes.pipeline.analyze import analyze, depth_profile, surface_depth_um
 from trixanes.pipeline.binning import bin_mask, bin_volume
 
 VS = 0.1  # um
@@ -30,14 +31,14 @@ def core_shell():
 def test_core_shell_fractions_and_depth_profile(core_shell):
     li, am, lab, R, shell = core_shell
     s = analyze(li, am, lab, VS)
-    json.dumps(s, allow_nan=False)  # strict JSON
+    json.loads(dumps(s))  # strict JSON through the one serializer
     f_rich = 1 - ((R - shell) / R) ** 3  # analytic shell volume fraction (0.578)
     assert s["class_fractions"]["li_rich"] == pytest.approx(f_rich, abs=0.02)
     assert s["class_fractions"]["li_poor"] == pytest.approx(1 - f_rich, abs=0.02)
     assert s["class_fractions"]["li_moderate"] == 0
     assert s["total_li"] == pytest.approx(0.38 + 0.62 * f_rich, abs=0.015)
     d = np.array(s["depth_profile"]["depth_um"])
-    m = np.array([np.nan if v is None else v for v in s["depth_profile"]["mean_li"]])
+    m = np.array(s.depth_profile.mean_li)
     assert np.allclose(m[d < shell * VS - 0.1], 1.0)
     assert np.allclose(m[(d > shell * VS + 0.1) & np.isfinite(m)], 0.38)
     assert sum(s["depth_profile"]["count"]) == am.sum()
@@ -75,7 +76,7 @@ def test_z_profile_and_nan_excluded():
     s = analyze(li, am, am.astype(np.int32), (0.2, 0.1, 0.1))
     zp = s["z_profile"]
     np.testing.assert_allclose(zp["z_um"], (np.arange(10) + 0.5) * 0.2)
-    assert zp["mean_li"][3] is None and zp["n_voxels"][3] == 0 and zp["n_voxels"][5] == 35
+    assert np.isnan(zp["mean_li"][3]) and zp["n_voxels"][3] == 0 and zp["n_voxels"][5] == 35
     np.testing.assert_allclose([v for k, v in enumerate(zp["mean_li"]) if k != 3],
                                np.delete(np.linspace(0.4, 1.0, 10), 3), rtol=1e-6)
     assert s["n_valid_voxels"] == s["n_am_voxels"] - 1
@@ -118,4 +119,47 @@ def test_all_am_volume_has_no_depth_profile():
     m = np.ones((4, 4, 4), bool)
     s = analyze(np.full(m.shape, 0.8), m, m.astype(np.int32), 0.2)
     assert sum(s["depth_profile"]["count"]) == 0 and s["n_surface_voxels"] == 0
-    assert s["active_surface_fraction"] is None
+    assert np.isnan(s.active_surface_fraction)
+
+
+def test_particle_surface_active_fraction_half_sphere():
+    """Half of each sphere's surface is Li-rich (x > centre): 0.5 per particle, independently."""
+    n = 40
+    a = _sphere((n, n, 2 * n), (19.5, 19.5, 19.5), 12)
+    b = _sphere((n, n, 2 * n), (19.5, 19.5, 59.5), 12)
+    lab = np.where(a, 1, np.where(b, 2, 0)).astype(np.int32)
+    xx = np.indices(lab.shape)[2]
+    rich_a = a & (xx > 19.5)
+    li = np.where(rich_a | b, 1.0, np.where(a, 0.5, np.nan))  # particle 2 wholly Li-rich
+    s = analyze(li, lab > 0, lab, VS)
+    p = {r.label: r for r in s.particles}
+    assert p[1].surface_active_fraction == pytest.approx(0.5, abs=0.03)
+    assert p[2].surface_active_fraction == 1.0 and p[2].li_rich_fraction == 1.0
+    assert p[1].n_voxels == a.sum()
+
+
+def test_depth_measured_from_the_given_surface():
+    """An unresolved internal pore: depth from the resolved mask ignores it."""
+    n = 30
+    am = _sphere((n, n, n), (14.5,) * 3, 12)
+    pore = _sphere((n, n, n), (14.5,) * 3, 2)
+    li = np.where(am, 0.8, np.nan)
+    with_pore = am & ~pore
+    own = analyze(li, with_pore, with_pore.astype(np.int32), VS)
+    resolved = analyze(li, with_pore, with_pore.astype(np.int32), VS, depth_mask=am)
+    # from its own surface the deepest voxel is ~ (12 - 2) / 2 voxels below a face; from the resolved one ~ 9.5
+    assert max(d for d, c in zip(own.depth_profile.depth_um, own.depth_profile.count) if c) < 0.7
+    assert max(d for d, c in zip(resolved.depth_profile.depth_um, resolved.depth_profile.count) if c) > 0.9
+    assert sum(resolved.depth_profile.count) == with_pore.sum()
+    direct = depth_profile(li, with_pore, am, VS)
+    assert direct == resolved.depth_profile
+
+
+def test_surface_depth_of_a_slab_is_analytic():
+    am = np.zeros((12, 3, 3), bool)
+    am[2:9] = True  # 7 voxels thick along z, infinite (no black border) in y, x
+    d = surface_depth_um(am, 0.5)
+    i = np.arange(2, 9)
+    expect = (np.minimum(i - 2 + 1, 9 - i) - 0.5) * 0.5
+    np.testing.assert_allclose(d[2:9, 1, 1], expect)
+    assert np.isnan(d[0]).all()

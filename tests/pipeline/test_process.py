@@ -39,7 +39,30 @@ def test_limap_file_contract(small_result):
     assert np.all((labels > 0) <= am)
     for key in ("total_li", "acquisition"):
         assert key in res.stats
+    assert res.stats.total_li == pytest.approx(np.nanmean(li[am]), abs=1e-6)
     assert (res.limap_path.parent / "stats.json").exists()
+
+
+def test_outputs_record_their_provenance(small_result, small_sim):
+    from trixanes._shared.provenance import sha256_of
+    from trixanes.io.limap import read_limap
+    from trixanes.io.stats import read_stats
+
+    res, card = small_result
+    prov = read_limap(res.limap_path).provenance
+    assert prov is not None and prov == read_stats(res.stats_path).provenance
+    assert prov.tool == "process" and prov.options["binning"] == 2 and prov.options["filter_name"] == "hann"
+    assert {"algorithm", "ring_filter", "backend"} <= set(prov.options)
+    assert prov.inputs["references"]["sha256"] == sha256_of(small_sim.references_path)
+    energies = sorted(prov.inputs[r]["energy_kev"] for r in ("pre", "edge", "post"))
+    assert energies == pytest.approx([8.30, 8.35, 8.43])
+    assert all(len(prov.inputs[r]["sha256"]) == 64 for r in ("pre", "edge", "post"))
+    centres = prov.details["rotation_center_px"]
+    assert all(abs(centres[r] - 47.5) < 2 for r in ("pre", "edge", "post"))  # 96 columns
+    assert set(prov.details["registration"]) == {"edge", "post"}
+    assert isinstance(prov.warnings, tuple)
+    # the scorecard names the limap it scored, with its digest
+    assert card.provenance.inputs["limap"]["sha256"] == sha256_of(res.limap_path)
     assert any(p.name.endswith(".png") for p in res.figures)
 
 

@@ -12,7 +12,6 @@ from trixanes.validate.metrics import (
     compare,
     li_classes,
     segmentation_scores,
-    surface_depth,
     voxel_errors,
 )
 from trixanes.validate.particles import contingency, match_particles
@@ -111,7 +110,9 @@ def test_one_voxel_shift_moves_exactly_the_spatial_metrics(fine_truth):
     assert abs(s.total.error) < 1e-6
     assert np.abs(s.classes.fraction_error).max() < 1e-12
     assert s.z.rmse < 1e-6  # the shift is within each z slice
-    assert s.depth.rmse < 1e-6  # depth below the surface travels with the particle
+    # both depth profiles measure from the result's resolved surface: a displaced map
+    # puts true Li at the wrong depth, as it puts it in the wrong voxel
+    assert s.depth.rmse > 1e-3
     # A shift along z does move the z-profile.
     assert score(t, result_from(t, shift=0), 1).z.rmse > 1e-3
 
@@ -170,16 +171,6 @@ def test_segmentation_scores():
     assert segmentation_scores(a & False, b & False).dice == 1
 
 
-def test_surface_depth_of_a_slab_is_analytic():
-    am = np.zeros((12, 3, 3), bool)
-    am[2:9] = True  # 7 voxels thick along z, infinite (no black border) in y, x
-    d = surface_depth(am, 0.5)
-    i = np.arange(2, 9)
-    expect = (np.minimum(i - 2 + 1, 9 - i) - 0.5) * 0.5
-    np.testing.assert_allclose(d[2:9, 1, 1], expect)
-    assert np.isnan(d[0]).all()
-
-
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 300))
 def test_contingency_matches_brute_force(seed, n):
@@ -221,3 +212,24 @@ def test_particle_mean_uses_each_sides_own_voxels():
     assert m.li_found[0] == pytest.approx(li_t[0, 0, 2:9].mean())
     with pytest.raises(ValueError, match="iou_threshold"):
         match_particles(t, f, li_t, li_t, iou_threshold=0)
+
+
+def test_profiles_and_total_come_from_the_pipelines_statistics(fine_truth):
+    """One definition: the scores' profiles are analyze()'s, the truth's depth from the result's surface."""
+    from trixanes.pipeline.analyze import analyze
+
+    t = on_grid(fine_truth, 2)
+    li, am, lab = result_from(t, offset=0.03)
+    am[:, :, :2] = False  # the result misses a face: its surface differs from the truth's
+    li[~am] = np.nan
+    s = score(t, (li, am, lab), 2)
+    ts = analyze(np.where(t.am_mask, t.li, np.nan), t.am_mask, t.labels, 2 * VOX, x_pristine=XP,
+                 x_charged=XC, depth_mask=am)
+    rs = analyze(li, am, lab, 2 * VOX, x_pristine=XP, x_charged=XC)
+    np.testing.assert_array_equal(s.truth_stats.depth_profile.mean_li, ts.depth_profile.mean_li)
+    np.testing.assert_array_equal(s.result_stats.z_profile.mean_li, rs.z_profile.mean_li)
+    n = len(rs.depth_profile.mean_li)
+    np.testing.assert_array_equal(s.depth.found[:n], rs.depth_profile.mean_li)
+    np.testing.assert_array_equal(s.z.true, ts.z_profile.mean_li)
+    assert s.total.true == ts.total_li and s.total.found == rs.total_li
+    assert s.total.error == pytest.approx(rs.total_li - ts.total_li)

@@ -1,13 +1,14 @@
 """Tests of validate.scorecard: files in, scorecard.json out."""
 
 import json
-import sys
-import types
 
 import h5py
 import numpy as np
 import pytest
 
+from trixanes._shared.jsonio import dumps
+from trixanes.io.limap import read_limap
+from trixanes.io.scorecard import Scorecard, read_scorecard
 from trixanes.validate.grid import truth_on_grid
 from trixanes.validate.scorecard import read_volume, summary_table, validate
 
@@ -73,7 +74,8 @@ def strict_json(path):
 def test_truth_against_itself_scores_perfect(files):
     tmp, g = files
     card = validate(tmp / "truth.h5", limap_from(g, tmp / "limap.h5"), tmp / "out", figures=False)
-    assert strict_json(tmp / "out" / "scorecard.json") == card
+    assert isinstance(card, Scorecard)
+    assert strict_json(tmp / "out" / "scorecard.json") == json.loads(dumps(card))
     assert "block mean, k = 2" in card["grid"]["method"]
     assert card["voxel"]["am"]["rmse"] == 0 and card["voxel"]["interior"]["rmse"] == 0
     assert card["voxel"]["interior"]["n"] > 0
@@ -111,27 +113,22 @@ def test_figures_written(files):
     assert not list((tmp / "out").glob("*.part"))
 
 
-def test_statistics_side_by_side(files, monkeypatch):
+def test_statistics_side_by_side(files):
+    """Truth and result statistics by the pipeline's analyze, on one grid; provenance of the inputs."""
     tmp, g = files
-    calls = []
-
-    def analyze(li, am_mask, labels, voxel_size_um, *, x_pristine, x_charged, thresholds):
-        calls.append((li.shape, voxel_size_um, x_pristine, x_charged, thresholds))
-        return {"total_li": float(np.nanmean(li)), "arr": np.array([1.0, np.nan])}
-
-    fake = types.ModuleType("trixanes.pipeline.analyze")
-    fake.analyze = analyze
-    monkeypatch.setitem(sys.modules, "trixanes.pipeline.analyze", fake)
     card = validate(tmp / "truth.h5", limap_from(g, tmp / "limap.h5", 0.05), tmp / "out",
                     figures=False, thresholds=(0.5, 0.8))
-    assert calls == [((12, 16, 16), 2 * TV, XP, XC, (0.5, 0.8))] * 2
-    diff = card["result_stats"]["total_li"] - card["truth_stats"]["total_li"]
-    assert diff == pytest.approx(0.05, abs=1e-6)
-    assert card["truth_stats"]["arr"] == [1.0, None]  # strict JSON: NaN as null
-
-    monkeypatch.setitem(sys.modules, "trixanes.pipeline.analyze", None)  # import now fails
-    card = validate(tmp / "truth.h5", tmp / "limap.h5", tmp / "out", figures=False)
-    assert "skipped" in card["result_stats"]
+    ts, rs = card.truth_stats, card.result_stats
+    assert ts.thresholds == rs.thresholds == (0.5, 0.8) and ts.voxel_size_um == (2 * TV,) * 3
+    assert rs.total_li - ts.total_li == pytest.approx(0.05, abs=1e-6)
+    assert card["total"]["error"] == pytest.approx(rs.total_li - ts.total_li)
+    assert [p.label for p in ts.particles] == [1, 2, 3] and rs.n_particles == 3
+    back = read_scorecard(tmp / "out" / "scorecard.json")
+    assert back.result_stats.total_li == pytest.approx(rs.total_li)
+    prov = back.provenance
+    assert prov.tool == "validate" and prov.options["thresholds"] == [0.5, 0.8]
+    assert prov.inputs["limap"]["path"] == str((tmp / "limap.h5").resolve())
+    assert len(prov.inputs["truth"]["sha256"]) == 64 and len(prov.inputs["limap"]["sha256"]) == 64
 
 
 def test_mismatched_references_are_noted(files):
@@ -154,10 +151,10 @@ def test_mismatched_references_are_noted(files):
          "/li must be 3-D"),
         ("result", lambda f: (f.__delitem__("labels"),
                               f.create_dataset("labels", data=np.zeros((12, 16, 16)))),
-         "/labels has dtype float64"),
+         "/labels must be integer"),
         ("result", lambda f: (f.__delitem__("labels"),
                               f.create_dataset("labels", data=np.zeros((2, 2, 2), np.int32))),
-         "/labels shape"),
+         "/labels has shape"),
         ("result", lambda f: f.attrs.__delitem__("voxel_size_um"), "'voxel_size_um'"),
     ],
 )
@@ -177,7 +174,7 @@ def test_not_hdf5_or_missing(tmp_path):
     p = tmp_path / "limap.h5"
     p.write_text("not hdf5")
     with pytest.raises(ValueError, match="limap.h5: not a readable HDF5"):
-        read_volume(p, "result")
+        read_limap(p)
     with pytest.raises(ValueError, match="nothere.h5: no such file"):
         read_volume(tmp_path / "nothere.h5", "truth")
     with pytest.raises(ValueError, match="kind"):
