@@ -25,7 +25,7 @@ from trixanes.pipeline import projector
 from trixanes.pipeline.angles import angle_weights, choose_algorithm
 from trixanes.pipeline.filters import fbp_filter, padded_size
 
-__all__ = ["CenterEstimate", "find_center"]
+__all__ = ["CenterEstimate", "check_center", "find_center"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,47 @@ class CenterEstimate:
     center_px: float
     method: str
     score: float
+
+
+def check_center(center_px, n_cols: int, source) -> float | None:
+    """Refuse a rotation centre outside the detector, naming the file and the valid range.
+
+    The centre is a 0-based detector column: a value outside ``[0, n_cols - 1]``
+    puts the axis off the detector, where a reconstruction is garbage (or the
+    filtered projections are padded out of range), however it ends.
+
+    Parameters
+    ----------
+    center_px : float or None
+        Requested centre; None (to be estimated) passes through.
+    n_cols : int
+        Detector columns of the grid the centre refers to.
+    source : str or path-like
+        The scan file, for the message.
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> check_center(63.5, 128, "scan.h5")
+    63.5
+    >>> check_center(140, 128, "scan.h5")
+    Traceback (most recent call last):
+    ...
+    ValueError: scan.h5: rotation centre 140 px is outside the detector: it is a 0-based detector column in [0, 127] (the scan has 128 columns)
+    """
+    if center_px is None:
+        return None
+    try:
+        c = float(center_px)
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: rotation centre must be a number, got {center_px!r}") from None
+    if not (np.isfinite(c) and 0 <= c <= n_cols - 1):
+        raise ValueError(f"{source}: rotation centre {center_px!r} px is outside the detector: it is a 0-based "
+                         f"detector column in [0, {n_cols - 1}] (the scan has {n_cols} columns)")
+    return c
 
 
 def _parabola_peak(y_m: float, y_0: float, y_p: float) -> float:

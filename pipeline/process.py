@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
+from trixanes._shared.paths import cleans_up_out_dir, make_work_dir
 from trixanes._shared.provenance import Provenance, capture_warnings
 from trixanes.io.limap import LiMap, write_limap
 from trixanes.io.stats import Stats, write_stats
@@ -29,6 +29,8 @@ from trixanes.io.stats import Stats, write_stats
 from . import analyze as _analyze
 from . import figures as _figures
 from .binning import bin_volume, suggest_binning
+from .center import check_center
+from .defaults import ALGORITHM, BACKEND, BSPLINE, FBP_FILTER_BINNED, RING_FILTER
 from .limap import edge_jump, li_from_jump
 from .reconstruct import BACKENDS, check_backend
 from .references import load_references, parse_composition, reference_jumps
@@ -52,7 +54,9 @@ class ProcessOptions:
     algorithm : {"auto", "fbp", "sirt", "cgls"}
         ``auto``: FBP with full angular coverage, SIRT when the angles leave a gap.
     center_px : float or None
-        Rotation centre (detector column, px) for every scan; None estimates it per scan.
+        Rotation centre for every scan, a 0-based column of the pre-edge
+        detector in ``[0, ncols - 1]`` (refused otherwise, before any work);
+        None estimates it per scan.
     x_pristine, x_charged : float
         Li stoichiometries of the two reference states.
     register : bool
@@ -62,13 +66,16 @@ class ProcessOptions:
         deform between energies. Off by default: on rigid samples it fits
         noise (spurious displacements of about half a voxel) and costs time.
     ring_filter : bool
-        Suppress ring artifacts in the sinograms.
+        Suppress ring artifacts in the sinograms. Off by default, as in
+        ``trixanes reconstruct`` (`pipeline.defaults.RING_FILTER` says why).
     filter_name : str
         FBP filter: ramp, shepp-logan, cosine, hamming or hann. Hann by
         default: the volumes are binned afterwards, so the frequencies it
         damps are lost anyway, while the noise they carry would leak through
         the block mean (on the default scenario: interior Li RMSE 0.026
-        against 0.032 with the ramp).
+        against 0.032 with the ramp). This is why `process` and a single
+        ``trixanes reconstruct`` (ramp: no binning follows) differ here, and
+        only here (`pipeline.defaults`).
     thresholds : (float, float)
         Relative-lithiation thresholds of the Li-poor / moderate / rich classes.
     figures : bool
@@ -96,19 +103,19 @@ class ProcessOptions:
     """
 
     binning: int | None = None
-    algorithm: str = "auto"
+    algorithm: str = ALGORITHM
     center_px: float | None = None
     x_pristine: float = 1.0
     x_charged: float = 0.38
     register: bool = True
-    bspline: bool = False
-    ring_filter: bool = False
-    filter_name: str = "hann"
+    bspline: bool = BSPLINE
+    ring_filter: bool = RING_FILTER
+    filter_name: str = FBP_FILTER_BINNED
     thresholds: tuple[float, float] = (0.6, 0.9)
     figures: bool = True
     max_memory_gb: float | None = 4.0
     scheduler: str | None = None
-    backend: str = "auto"
+    backend: str = BACKEND
     composition: str | None = None
 
     def __post_init__(self):
@@ -198,6 +205,7 @@ def check_calibration(j_pristine: float, j_charged: float, energies) -> None:
             "the paper's Methods misprint the edge as 8.58 keV, its Results use 8.35 keV")
 
 
+@cleans_up_out_dir("out_dir")  # a run that fails before writing leaves no folder it made
 def process(scans, references, out_dir, options: ProcessOptions | None = None, *,
             progress: bool = True) -> ProcessResult:
     """Run the whole pipeline on three Data Exchange scans.
@@ -209,7 +217,10 @@ def process(scans, references, out_dir, options: ProcessOptions | None = None, *
     references : path-like
         ``references.csv`` (``energy_kev,pristine,charged``), raw absorption spectra.
     out_dir : path-like
-        Where ``limap.h5``, ``stats.json`` and ``figures/`` go.
+        Where ``limap.h5``, ``stats.json`` and ``figures/`` go. Refused before
+        any work when it is a file or not writable; a run that fails before
+        writing leaves no folder it created, and work folders of killed runs
+        (``.work-*`` of a dead process) are removed.
     options : ProcessOptions, optional
     progress : bool
         Show progress bars.
@@ -245,6 +256,8 @@ def _compute(scans, references, out_dir, options, progress) -> _Run:
     out_dir = Path(out_dir)
     log: list[str] = []
     roles = order_scans(scans)
+    # a centre off the detector fails deep in the reconstruction, or silently gives garbage
+    check_center(opts.center_px, roles["pre"].n_cols, roles["pre"].path)
     energies = tuple(roles[r].energy_kev for r in ROLES)
     log.append("energies: " + ", ".join(f"{r} {roles[r].energy_kev:.4f} keV ({roles[r].path.name})"
                                          for r in ROLES))
@@ -349,7 +362,7 @@ def _reconstruct_all(roles, opts, pixel, resamplings, out_dir, early, log, progr
     volumes = {}
     # a quarter of the cap for the chunks in flight; the rest holds the binned volumes
     budget = CHUNK_BYTES if opts.max_memory_gb is None else min(CHUNK_BYTES, opts.max_memory_gb * 1e9 / 4)
-    work = Path(tempfile.mkdtemp(prefix=".work-", dir=_mkdir(out_dir)))
+    work = make_work_dir(out_dir)  # records its owner: a later run removes it if this one is killed
     try:
         bar = tqdm(ROLES, desc="reconstruct", disable=not progress, unit="energy")
         for role in bar:
@@ -399,11 +412,6 @@ def _align(volumes, voxel, opts, log) -> dict:
                    f"{np.round(reg.rotation_deg, 3).tolist()} deg"
                    + (f", B-spline up to {reg.bspline_max_displacement_vox:.2f} vox" if opts.bspline else ""))
     return registrations
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _reg_summary(reg) -> dict:

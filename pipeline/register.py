@@ -22,6 +22,7 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from trixanes.pipeline.binning import voxel_size3
+from trixanes.pipeline.defaults import BSPLINE
 
 __all__ = ["Registration", "rescale_to_grid", "register_volume"]
 
@@ -251,7 +252,7 @@ def _linear_params(tx: sitk.Transform, spacing) -> tuple[tuple, float, float]:
     return tuple((t[::-1] / spacing).tolist()), float(np.degrees(np.arccos(cos))), s
 
 
-def register_volume(fixed, moving, *, transform: str = "rigid", bspline: bool = True,
+def register_volume(fixed, moving, *, transform: str = "rigid", bspline: bool = BSPLINE,
                     bspline_nodes=(4, 4, 4), voxel_size_um=1.0, sampling: float = 0.05,
                     histogram_bins: int = 32, iterations: int = 100, bspline_iterations: int = 20,
                     bspline_samples: int = 10000, seed: int = 0, threads: int | None = None,
@@ -270,7 +271,9 @@ def register_volume(fixed, moving, *, transform: str = "rigid", bspline: bool = 
         2, 1, 0 voxels), regular-step gradient descent.
     bspline : bool
         Add a cubic B-spline stage (LBFGSB, shrink 4, 2) on top of the linear
-        one for small, smooth deformations.
+        one for small, smooth deformations. Off by default
+        (`pipeline.defaults.BSPLINE`, as in `process`): on rigid samples it
+        fits noise, spurious displacements of about half a voxel.
     bspline_nodes : 3 int
         B-spline control-mesh size (z, y, x) over the volume.
     voxel_size_um : float or 3 floats

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path

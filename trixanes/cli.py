@@ -9,6 +9,9 @@ from typing import List, Optional
 
 import typer
 
+from trixanes.pipeline import defaults as _defaults
+
+
 class PhantomMode(str, Enum):
     """How `simulate` builds the ground truth (`synth.simulate.simulate`'s ``phantom``)."""
 
@@ -26,6 +29,22 @@ app = typer.Typer(
 
 _BACKEND_HELP = ("Reconstruction backend: auto (numba), numba, astra, or cupy (a CUDA GPU; "
                  "needs CuPy, numba's result to float32 rounding).")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from trixanes._shared.provenance import trixanes_version
+
+        typer.echo(f"trixanes {trixanes_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the trixanes version and exit."),
+):
+    pass
 
 
 def _fail(exc: Exception) -> None:
@@ -85,18 +104,23 @@ def process(
     references: Path = typer.Option(..., "--references", help="references.csv"),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     bin: Optional[int] = typer.Option(None, "--bin", help="Binning factor (default: chosen from the voxel size)."),
-    algorithm: str = typer.Option("auto", help="auto, fbp, sirt or cgls."),
-    center: Optional[float] = typer.Option(None, help="Rotation centre (detector column, px) for all scans."),
+    algorithm: str = typer.Option(_defaults.ALGORITHM, help="auto, fbp, sirt or cgls."),
+    center: Optional[float] = typer.Option(
+        None, help="Rotation centre for all scans: 0-based column of the pre-edge detector, in [0, ncols-1]."),
     li_pristine: float = typer.Option(1.0, help="Li stoichiometry of the pristine reference."),
     li_charged: float = typer.Option(0.38, help="Li stoichiometry of the charged reference."),
     no_register: bool = typer.Option(False, "--no-register", help="Skip registration."),
-    bspline: bool = typer.Option(False, "--bspline", help="Add a B-spline stage (samples that deform)."),
-    filter_name: str = typer.Option("hann", "--filter", help="FBP filter: ramp, shepp-logan, cosine, hamming, hann."),
-    ring_filter: bool = typer.Option(False, "--ring-filter", help="Suppress ring artifacts."),
+    bspline: bool = typer.Option(_defaults.BSPLINE, "--bspline/--no-bspline",
+                                 help="Add a B-spline stage (samples that deform)."),
+    filter_name: str = typer.Option(
+        _defaults.FBP_FILTER_BINNED, "--filter",
+        help="FBP filter: ramp, shepp-logan, cosine, hamming, hann (hann: the volumes are binned)."),
+    ring_filter: bool = typer.Option(_defaults.RING_FILTER, "--ring-filter/--no-ring-filter",
+                                     help="Suppress ring artifacts (beamline data with rings)."),
     max_memory_gb: float = typer.Option(4.0, help="Bin while reading when full volumes exceed this."),
     scheduler: Optional[str] = typer.Option(
         None, help="Dask scheduler address: its workers reconstruct the chunks of rows (shared files)."),
-    backend: str = typer.Option("auto", help=_BACKEND_HELP),
+    backend: str = typer.Option(_defaults.BACKEND, help=_BACKEND_HELP),
     composition: Optional[str] = typer.Option(
         None, "--composition",
         help="Sample formula (e.g. LiNi0.5Mn0.3Co0.2O2): restores the raw absorption of edge-step "
@@ -140,10 +164,15 @@ def validate(
 def reconstruct(
     scan: Path = typer.Argument(..., help="One Data Exchange scan."),
     out: Path = typer.Option(..., "--out", help="Output folder (volume.h5)."),
-    center: Optional[float] = typer.Option(None, help="Rotation centre (detector column, px)."),
-    algorithm: str = typer.Option("auto", help="auto, fbp, sirt or cgls."),
-    no_ring_filter: bool = typer.Option(False, "--no-ring-filter"),
-    backend: str = typer.Option("auto", help=_BACKEND_HELP),
+    center: Optional[float] = typer.Option(
+        None, help="Rotation centre: 0-based detector column, in [0, ncols-1] (default: estimated)."),
+    algorithm: str = typer.Option(_defaults.ALGORITHM, help="auto, fbp, sirt or cgls."),
+    ring_filter: bool = typer.Option(_defaults.RING_FILTER, "--ring-filter/--no-ring-filter",
+                                     help="Suppress ring artifacts (beamline data with rings)."),
+    filter_name: str = typer.Option(
+        _defaults.FBP_FILTER, "--filter",
+        help="FBP filter: ramp, shepp-logan, cosine, hamming, hann (ramp: full resolution)."),
+    backend: str = typer.Option(_defaults.BACKEND, help=_BACKEND_HELP),
     pixel_size_um: Optional[float] = typer.Option(
         None, "--pixel-size-um", help="Pixel size at the sample, µm, for a scan that lacks it "
                                       "(or records it wrongly: this value is then used, and the output says so)."),
@@ -164,7 +193,7 @@ def reconstruct(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             res = reconstruct_scan_file(scan, out, center_px=center, algorithm=algorithm,
-                                        ring_filter=not no_ring_filter, backend=backend,
+                                        ring_filter=ring_filter, filter_name=filter_name, backend=backend,
                                         pixel_size_um=pixel_size_um, energy_kev=energy_kev,
                                         progress=not quiet)
     except (ValueError, OSError) as exc:

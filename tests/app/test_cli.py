@@ -83,3 +83,40 @@ def test_gpu_backend_without_a_gpu_is_a_clear_error(tmp_path, shared_data):
     r = runner.invoke(app, ["simulate", "--preset", "tiny", "--out", str(tmp_path / "s"), "--backend", "cupy"])
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "backend='cupy' needs CuPy" in r.output and not (tmp_path / "s").exists()
+
+
+def _cli_defaults(command: str) -> dict:
+    import typer
+
+    group = typer.main.get_command(app)
+    return {p.name: p.default for p in group.commands[command].params}
+
+
+def test_one_set_of_defaults_for_the_same_operation():
+    import dataclasses
+    import inspect
+
+    from trixanes.pipeline import defaults
+    from trixanes.pipeline.process import ProcessOptions
+    from trixanes.pipeline.register import register_volume
+    from trixanes.pipeline.volume import reconstruct_scan_file
+
+    opts = {f.name: f.default for f in dataclasses.fields(ProcessOptions)}
+    recon = {k: p.default for k, p in inspect.signature(reconstruct_scan_file).parameters.items()}
+    reg = {k: p.default for k, p in inspect.signature(register_volume).parameters.items()}
+    cli_p, cli_r = _cli_defaults("process"), _cli_defaults("reconstruct")
+    # the CLI says what the functions do
+    for cli_name, field in (("algorithm", "algorithm"), ("bspline", "bspline"), ("filter_name", "filter_name"),
+                            ("ring_filter", "ring_filter"), ("backend", "backend"),
+                            ("max_memory_gb", "max_memory_gb"), ("li_pristine", "x_pristine"),
+                            ("li_charged", "x_charged"), ("center", "center_px"), ("bin", "binning")):
+        assert cli_p[cli_name] == opts[field], cli_name
+    for name in ("algorithm", "ring_filter", "filter_name", "backend"):
+        assert cli_r[name] == recon[name], name
+    assert cli_r["center"] is recon["center_px"] is None
+    # the same operation, one default, whichever way it is called
+    for name in ("algorithm", "ring_filter", "backend"):
+        assert recon[name] == opts[name] == getattr(defaults, name.upper()), name
+    assert reg["bspline"] == opts["bspline"] == defaults.BSPLINE is False
+    # the one deliberate difference: process bins its volumes afterwards, reconstruct does not
+    assert (recon["filter_name"], opts["filter_name"]) == (defaults.FBP_FILTER, defaults.FBP_FILTER_BINNED)
