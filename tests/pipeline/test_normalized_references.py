@@ -18,9 +18,10 @@ from trixanes.pipeline.references import (
 
 NMC = "LiNi0.5Mn0.3Co0.2O2"
 ENERGIES = (8.30, 8.35, 8.43)  # the small scenario's
-#: Li calibration error allowed from restored references: half of the issue's
-#: 0.02 total-Li budget, the other half left to reconstruction and segmentation
-CALIBRATION_TOL = 0.01
+#: Li calibration error allowed from restored references: under the issue's 0.02
+#: total-Li budget with 0.008 left to reconstruction and segmentation (which give
+#: +0.003 on the demo with raw references); measured 0.0099 here
+CALIBRATION_TOL = 0.012
 
 
 def _normalize(e, mu):
@@ -82,7 +83,7 @@ def test_restored_jumps_match_raw_references(small_sim, tmp_path):
     assert any("restored from the composition" in n for n in restored.notes)
     # the normalized spectra as they are: a gross Li bias (the design measured +0.16)...
     assert _li_calibration_error(forced, raw) > 0.1
-    # ...restored, within half the total-Li budget (0.0099 measured)
+    # ...restored, within the total-Li budget
     assert _li_calibration_error(restored, raw) <= CALIBRATION_TOL
     # the restored spectra have the raw ones' shape, up to scale (cm2/g against 1/um)
     scale = np.median(raw.pristine / restored.pristine)
@@ -101,7 +102,7 @@ def test_restoration_is_insensitive_to_the_normalization_regions(small_sim):
             lq = np.polyval(np.polyfit(e[post], mu[post], 1), e)
             norm.append((mu - lp) / (lq - lp))
         restored = restore_raw_absorption(ReferenceTable(e, *norm), NMC)
-        assert _li_calibration_error(restored, t) <= 1.5 * CALIBRATION_TOL
+        assert _li_calibration_error(restored, t) <= CALIBRATION_TOL  # 0.0026, 0.0054 measured
 
 
 def test_process_refuses_normalized_references_then_restores_them(small_sim, tmp_path):
