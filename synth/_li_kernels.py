@@ -11,6 +11,8 @@ import math
 import numba
 import numpy as np
 
+from trixanes.io.truth import PHASE_AM, PHASE_CBD, PHASE_PORE
+
 NBINS = 512  # depth histogram per particle for the front solve
 
 
@@ -23,7 +25,7 @@ def surface_codes(phase, internal):
     for iz in numba.prange(nz):
         for iy in range(ny):
             for ix in range(nx):
-                if phase[iz, iy, ix] != 3:
+                if phase[iz, iy, ix] != PHASE_AM:
                     continue
                 code = 0
                 for a in range(6):
@@ -34,7 +36,7 @@ def surface_codes(phase, internal):
                     if not (0 <= jz < nz and 0 <= jy < ny and 0 <= jx < nx):
                         continue
                     ph = phase[jz, jy, jx]
-                    if ph == 1 or ph == 2:
+                    if ph == PHASE_PORE or ph == PHASE_CBD:
                         code |= 2 if internal[jz, jy, jx] else 1
                 out[iz, iy, ix] = code
     return out

@@ -22,6 +22,7 @@ from .detector import detect, expose, fine_rows_needed, flats_and_darks
 from .deform import DeformationField, warp_phase_and_li
 from .materials import attenuation_basis, attenuation_map, hat_weights
 from trixanes.io.dataexchange import ScanWriter
+from trixanes.io.truth import PHASE_AM, PHASE_CBD, PHASE_PORE
 from .xanes import XanesModel
 
 #: Default working memory of the imaging stage (optical depths of one band).
@@ -95,8 +96,9 @@ def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel
                                                   n_s=n_s, backend=backend)[0]
                 out[k, :, rows] *= np.float32(voxel_um)
         else:
-            am = ph == 3
-            comps = np.concatenate([(ph == 1)[None].astype(np.float32), (ph == 2)[None].astype(np.float32),
+            am = ph == PHASE_AM
+            comps = np.concatenate([(ph == PHASE_PORE)[None].astype(np.float32),
+                                    (ph == PHASE_CBD)[None].astype(np.float32),
                                     hat_weights(np.where(am, x, np.nan), nodes)])
             p = forward_project(comps, angles_deg, n_s=n_s, backend=backend)
             out[:, :, rows] = np.tensordot(weights, p, axes=(1, 0)) * voxel_um

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from trixanes.io.truth import PHASE_AM, PHASE_CBD, PHASE_PORE
 from trixanes.synth import _kernels as K
 from trixanes.synth import _li_kernels as LK
 
@@ -107,7 +108,7 @@ class LithiumField:
 
 def _open_pore_internal(phase):
     """Pores (phase 1/2) not connected to any face of the grid are internal."""
-    comp, _ = ndimage.label((phase == 1) | (phase == 2))
+    comp, _ = ndimage.label((phase == PHASE_PORE) | (phase == PHASE_CBD))
     faces = [comp[0], comp[-1], comp[:, 0], comp[:, -1], comp[:, :, 0], comp[:, :, -1]]
     external = np.unique(np.concatenate([f.ravel() for f in faces]))
     return (comp > 0) & ~np.isin(comp, external[external > 0])
@@ -247,7 +248,7 @@ def _check_inputs(phase, labels, voxel_size_um, params):
         raise ValueError("phase must be a 3-D uint8 array")
     if labels.shape != phase.shape or labels.dtype != np.int32:
         raise ValueError("labels must be an int32 array with the shape of phase")
-    am = phase == 3
+    am = phase == PHASE_AM
     if np.any((labels > 0) != am):
         raise ValueError("labels must be >= 1 exactly on AM voxels (phase 3)")
     if not isinstance(voxel_size_um, (int, float)) or not 0 < voxel_size_um < 1e3:

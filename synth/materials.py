@@ -39,6 +39,7 @@ import numpy as np
 import xraylib
 import xraylib_np
 
+from trixanes.io.truth import PHASE_AM, PHASE_CBD, PHASE_PORE, PHASE_VOID
 from trixanes.synth.xanes import XanesModel
 
 UM_PER_CM = 1e4
@@ -78,7 +79,7 @@ CBD = Material(
 )
 NMC = Material("nmc", (("LiNi0.5Mn0.3Co0.2O2", 1.0),), 4.75)
 #: Material of each phase code of the phase map.
-PHASE_MATERIALS = {0: VOID, 1: ELECTROLYTE, 2: CBD, 3: NMC}
+PHASE_MATERIALS = {PHASE_VOID: VOID, PHASE_PORE: ELECTROLYTE, PHASE_CBD: CBD, PHASE_AM: NMC}
 
 
 def _energies(energies_kev) -> np.ndarray:
@@ -372,7 +373,7 @@ def attenuation_map(phase, li, energy_kev: float, model: XanesModel) -> np.ndarr
     flat_phase, flat_li, flat_out = phase.reshape(-1), li.reshape(-1), out.reshape(-1)
     for b0 in range(0, flat_out.size, _MU_BLOCK):
         block = slice(b0, b0 + _MU_BLOCK)
-        am = flat_phase[block] == 3
+        am = flat_phase[block] == PHASE_AM
         x = flat_li[block][am].astype(float)
         if not np.all(np.isfinite(x)):
             raise ValueError("li: NaN inside active material")

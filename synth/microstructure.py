@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from trixanes.io.truth import PHASE_AM, PHASE_CBD, PHASE_PORE, PHASE_VOID
 from trixanes.synth import _kernels as K
 
 from .packing import (HARMONIC_DEGREES, MicrostructureParams, Particles, pack_particles,
@@ -94,19 +95,19 @@ def _assemble(f1, score, lab, cav, sample, t_am, t_cbd):
     for iz in numba.prange(nz):
         for iy in range(ny):
             for ix in range(nx):
-                ph = 0
+                ph = PHASE_VOID
                 if sample[iz, iy, ix]:
                     if f1[iz, iy, ix] >= t_am:
-                        ph = 3
+                        ph = PHASE_AM
                     elif score[iz, iy, ix] >= t_cbd:
-                        ph = 2
+                        ph = PHASE_CBD
                     else:
-                        ph = 1
+                        ph = PHASE_PORE
                 phase[iz, iy, ix] = ph
                 counts[iz, ph] += 1
-                if ph != 3:
+                if ph != PHASE_AM:
                     lab[iz, iy, ix] = 0
-                if ph != 1:
+                if ph != PHASE_PORE:
                     cav[iz, iy, ix] = False
     return phase, counts.sum(axis=0)
 
@@ -177,8 +178,8 @@ def generate_microstructure(shape, voxel_size_um, params=MicrostructureParams(),
     present = K.label_stats(lab, n)[0][1:] > 0
     layout = layout.with_labels(present)
     _remap(lab, layout.lut)
-    return Microstructure(phase, lab, sample, cav, float(counts[3] / layout.n_sample),
-                          float(counts[2] / layout.n_sample), layout.particle_diameters_um, layout.vox)
+    return Microstructure(phase, lab, sample, cav, float(counts[PHASE_AM] / layout.n_sample),
+                          float(counts[PHASE_CBD] / layout.n_sample), layout.particle_diameters_um, layout.vox)
 
 
 @dataclass(frozen=True)

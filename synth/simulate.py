@@ -21,9 +21,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from trixanes import __version__
-from trixanes._shared.atomic import atomic_path
 from trixanes._shared.paths import check_out_dir
+from trixanes._shared.provenance import Provenance
 from trixanes.io.references import ReferenceTable, write_reference_table
+from trixanes.io.truth import truth_attrs, write_truth
 
 from .acquisition import energy_geometries, projection_angles
 from .config import Scenario
@@ -252,7 +253,7 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
         stages.set_postfix_str("phantom, tiled")
         truth = build_truth(truth_path, shape, v, scenario.sample, scenario.lithium,
                             sample_seed=_int(seeds[0]), lithium_seed=_int(seeds[1]),
-                            slab_bytes=phantom_bytes, attrs=_truth_attrs(shape, v, scenario),
+                            slab_bytes=phantom_bytes, attrs=_truth_attrs(shape, v, scenario, "tiled"),
                             progress=progress, scratch_dir=scratch_dir,
                             box_bytes_limit=_available_memory() if check_memory else None)
         am_fraction, n_particles = truth.am_fraction, truth.n_particles
@@ -301,23 +302,16 @@ def _int(seq: np.random.SeedSequence) -> int:
 
 
 def _write_truth(path: Path, micro, lith, v: float, scenario: Scenario) -> Path:
-    shape = micro.phase.shape
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            kw = dict(compression="gzip", compression_opts=1, chunks=True)
-            # asarray, not astype: no full-volume copies (0.5 GB each at default)
-            f.create_dataset("li", data=np.asarray(lith.li, np.float32), **kw)
-            f.create_dataset("phase", data=np.asarray(micro.phase, np.uint8), **kw)
-            f.create_dataset("labels", data=np.asarray(micro.labels, np.int32), **kw)
-            f["phase"].attrs["codes"] = "0 void, 1 electrolyte pore, 2 CBD, 3 active material"
-            f.attrs.update(_truth_attrs(shape, v, scenario), am_fraction=float(micro.am_fraction))
-    return path
+    attrs = dict(_truth_attrs(micro.phase.shape, v, scenario, "whole"), am_fraction=float(micro.am_fraction))
+    return write_truth(path, lith.li, micro.phase, micro.labels, attrs)
 
 
-def _truth_attrs(shape, v: float, scenario: Scenario) -> dict:
-    return dict(voxel_size_um=v, origin_um=[-(n / 2) * v for n in shape],
-                x_pristine=scenario.lithium.x_pristine, x_charged=scenario.lithium.x_charged,
-                scenario=scenario.to_toml())
+def _truth_attrs(shape, v: float, scenario: Scenario, mode: str) -> dict:
+    prov = Provenance(tool="simulate", options={"scenario": scenario.name, "seed": scenario.seed,
+                                                "phantom": mode})
+    return truth_attrs(shape, v, x_pristine=scenario.lithium.x_pristine,
+                       x_charged=scenario.lithium.x_charged, scenario=scenario.to_toml(),
+                       provenance=prov)
 
 
 def _write_references(path: Path, model: XanesModel) -> Path:

@@ -30,7 +30,7 @@ import numba
 import numpy as np
 from tqdm.auto import tqdm
 
-from trixanes._shared.atomic import atomic_path
+from trixanes.io.truth import PHASE_AM, PHASE_CBD, create_truth
 
 from . import _kernels as K
 from . import _li_kernels as LK
@@ -195,12 +195,10 @@ def build_truth(path, shape, voxel_size_um: float, sample: MicrostructureParams,
     try:
         layout = plan_microstructure(shape, voxel_size_um, sample, sample_seed, am_threshold,
                                      cbd_threshold)
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-            # chunks a whole number of slab rows deep: no compressed chunk is written twice
-            kw = dict(compression="gzip", compression_opts=1,
-                      chunks=(min(rows, 8),) + tuple(min(n, 256) for n in layout.shape[1:]))
-            ds_phase = f.create_dataset("phase", layout.shape, np.uint8, **kw)
-            ds_labels = f.create_dataset("labels", layout.shape, np.int32, **kw)
+        # chunks a whole number of slab rows deep: no compressed chunk is written twice
+        chunks = (min(rows, 8),) + tuple(min(n, 256) for n in layout.shape[1:])
+        with create_truth(path, layout.shape, attrs, chunks=chunks) as f:
+            ds_phase, ds_labels, ds_li = f["phase"], f["labels"], f["li"]
             sums, counts = K.empty_label_sums(int(layout.lut.max())), np.zeros(4, np.int64)
             for origin, box in slabs(layout):
                 phase, lab, _, c = layout.box(origin, box)
@@ -215,19 +213,17 @@ def build_truth(path, shape, voxel_size_um: float, sample: MicrostructureParams,
                                       chunks=(1,) + tuple(min(n, 128) for n in layout.shape[1:]))
                 prog = _particle_lithium(layout, lithium, lithium_seed, sums, li, slab_bytes,
                                          progress)
-                ds_li = f.create_dataset("li", layout.shape, np.float32, **kw)
                 # a copy needs 8 B per voxel, not a slab's: bigger blocks, the same chunk rows
                 copy = rows * max(1, SLAB_BYTES_PER_VOXEL // 8)
                 for z0, z1 in _row_blocks(layout.shape[0], copy):
                     ds_li[z0:z1] = li[z0:z1]
             bar.update()
-            f["phase"].attrs["codes"] = "0 void, 1 electrolyte pore, 2 CBD, 3 active material"
-            am = float(counts[3] / layout.n_sample)
-            f.attrs.update(dict(attrs or {}, am_fraction=am))
+            am = float(counts[PHASE_AM] / layout.n_sample)
+            f.attrs["am_fraction"] = am
     finally:
         bar.close()
         scratch.unlink(missing_ok=True)
-    return TruthSummary(path, am, float(counts[2] / layout.n_sample), int(layout.lut.max()),
+    return TruthSummary(path, am, float(counts[PHASE_CBD] / layout.n_sample), int(layout.lut.max()),
                         layout.particle_diameters_um, prog)
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.ndimage as ndi
 import scipy.sparse as sp
 
-AM_PHASE = 3
+from trixanes.io.truth import PHASE_AM as AM_PHASE
 # Coarse voxels whose truth block is at most this many fine voxels are processed in
 # one slab; bounds the temporary memory of the block sums.
 _SLAB_VOXELS = 1 << 24
@@ -285,7 +285,7 @@ def _majority_labels(labels, phase, loz, cz, wz, loy, cy, wy, lox, cx, wx, out):
                         for c in range(cx[l]):
                             z, y, x = loz[i] + a, loy[j] + b, lox[l] + c
                             lab = labels[z, y, x]
-                            if phase[z, y, x] != 3 or lab <= 0:
+                            if phase[z, y, x] != AM_PHASE or lab <= 0:
                                 continue
                             w = wab * wx[l, c]
                             # A coarse voxel meets few particles: a linear search
