@@ -20,6 +20,7 @@ from trixanes._shared.paths import check_out_dir
 from trixanes._shared.provenance import Provenance, capture_warnings
 from trixanes.io.limap import read_limap
 from trixanes.io.scorecard import Scorecard, write_scorecard
+from trixanes.io.truth import read_truth
 from trixanes.validate.grid import truth_on_grid
 from trixanes.validate.metrics import CLASS_NAMES, as_dict, compare
 
@@ -171,7 +172,7 @@ def validate(truth_path, result_path, out_dir, *, thresholds=(0.6, 0.9), figures
 
 
 def _score(truth_path, result_path, out_dir, thresholds, figures, clock) -> Scorecard:
-    truth = read_volume(truth_path, "truth")
+    truth = read_truth(truth_path)
     res = read_limap(result_path)
     clock("read files")
     notes = []
