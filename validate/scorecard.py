@@ -1,6 +1,6 @@
 """Score a pipeline result (limap.h5) against the ground truth (truth.h5).
 
-``validate`` reads both files (the result through `trixanes.io.limap.read_limap`),
+``validate`` reads both files (`trixanes.io.truth.read_truth`, `trixanes.io.limap.read_limap`),
 brings the truth onto the result's grid, runs every metric and writes
 ``scorecard.json`` (a `trixanes.io.scorecard.Scorecard`) and figures.
 ``summary_table`` prints the headline numbers.
@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from pathlib import Path
 
-import h5py
 import numpy as np
 
 from trixanes._shared.paths import check_out_dir
@@ -23,105 +20,6 @@ from trixanes.io.scorecard import Scorecard, write_scorecard
 from trixanes.io.truth import read_truth
 from trixanes.validate.grid import truth_on_grid
 from trixanes.validate.metrics import CLASS_NAMES, as_dict, compare
-
-
-@dataclass(frozen=True)
-class VolumeFile:
-    """Arrays and attributes read from truth.h5 or limap.h5 (absent ones are None)."""
-
-    path: Path
-    li: np.ndarray
-    labels: np.ndarray
-    voxel_size_um: float
-    origin_um: tuple
-    x_pristine: float
-    x_charged: float
-    phase: np.ndarray | None = None
-    am_mask: np.ndarray | None = None
-
-
-def _dataset(f, path, name, kinds):
-    if name not in f or not isinstance(f[name], h5py.Dataset):
-        raise ValueError(f"{path}: missing dataset /{name}")
-    d = f[name]
-    if d.ndim != 3:
-        raise ValueError(f"{path}: dataset /{name} must be 3-D (z, y, x), has shape {d.shape}")
-    if d.dtype.kind not in kinds:
-        raise ValueError(f"{path}: dataset /{name} has dtype {d.dtype}, expected kind {kinds!r}")
-    return d[()]
-
-
-def _attr(f, path, name, n=None):
-    if name not in f.attrs:
-        raise ValueError(f"{path}: missing root attribute '{name}'")
-    v = np.asarray(f.attrs[name], np.float64).ravel()
-    if v.size != (n or 1) or not np.isfinite(v).all():
-        raise ValueError(f"{path}: attribute '{name}' must be {n or 1} finite number(s), got {v}")
-    return tuple(float(x) for x in v) if n else float(v[0])
-
-
-def read_volume(path, kind) -> VolumeFile:
-    """Read truth.h5 (``kind="truth"``) or limap.h5 (``kind="result"``) and check it.
-
-    Parameters
-    ----------
-    path : path-like
-        The file.
-    kind : {"truth", "result"}
-        Which contract to check: the truth has ``/phase``, the result ``/am_mask``.
-
-    Returns
-    -------
-    VolumeFile
-
-    Raises
-    ------
-    ValueError
-        Naming the file and the dataset or attribute that is missing or malformed.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "bad.h5"
-    >>> with h5py.File(p, "w") as f:
-    ...     f["li"] = np.zeros((2, 2, 2), np.float32)
-    >>> read_volume(p, "truth")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: .../bad.h5: missing dataset /phase
-    """
-    if kind not in ("truth", "result"):
-        raise ValueError(f"kind must be 'truth' or 'result', got {kind!r}")
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"{path}: not a readable HDF5 file ({err})") from err
-    with f:
-        li = _dataset(f, path, "li", "f")
-        extra = "phase" if kind == "truth" else "am_mask"
-        mask = _dataset(f, path, extra, "uib")
-        labels = _dataset(f, path, "labels", "ui")
-        for name, arr in ((extra, mask), ("labels", labels)):
-            if arr.shape != li.shape:
-                raise ValueError(f"{path}: dataset /{name} shape {arr.shape} differs from /li {li.shape}")
-        vox = _attr(f, path, "voxel_size_um")
-        if vox <= 0:
-            raise ValueError(f"{path}: attribute 'voxel_size_um' must be positive, got {vox}")
-        out = VolumeFile(
-            path=path,
-            li=li.astype(np.float32, copy=False),
-            labels=labels.astype(np.int32, copy=False),
-            voxel_size_um=vox,
-            origin_um=_attr(f, path, "origin_um", 3),
-            x_pristine=_attr(f, path, "x_pristine"),
-            x_charged=_attr(f, path, "x_charged"),
-        )
-    if kind == "truth":
-        return replace(out, phase=mask.astype(np.uint8, copy=False))
-    return replace(out, am_mask=mask.astype(bool))
 
 
 def validate(truth_path, result_path, out_dir, *, thresholds=(0.6, 0.9), figures=True,

@@ -10,7 +10,8 @@ from trixanes._shared.jsonio import dumps
 from trixanes.io.limap import read_limap
 from trixanes.io.scorecard import Scorecard, read_scorecard
 from trixanes.validate.grid import truth_on_grid
-from trixanes.validate.scorecard import read_volume, summary_table, validate
+from trixanes.io.truth import read_truth
+from trixanes.validate.scorecard import summary_table, validate
 
 XP, XC = 1.0, 0.38
 TV = 0.1  # truth voxel, µm
@@ -176,9 +177,7 @@ def test_not_hdf5_or_missing(tmp_path):
     with pytest.raises(ValueError, match="limap.h5: not a readable HDF5"):
         read_limap(p)
     with pytest.raises(ValueError, match="nothere.h5: no such file"):
-        read_volume(tmp_path / "nothere.h5", "truth")
-    with pytest.raises(ValueError, match="kind"):
-        read_volume(p, "limap")
+        read_truth(tmp_path / "nothere.h5")
 
 
 def test_summary_table_tolerates_missing_values():
