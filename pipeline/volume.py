@@ -7,7 +7,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -18,7 +17,8 @@ from trixanes.pipeline.normalize import normalize, remove_rings
 from trixanes.pipeline.angles import choose_algorithm
 from trixanes.pipeline.reconstruct import check_backend, reconstruct
 from trixanes.io.dataexchange import needs_row_copy, read_scan, row_chunked_copy, scan_info
-from trixanes._shared.atomic import atomic_path
+from trixanes.io.volume import VolumeMeta, create_volume, write_volume_meta
+from trixanes._shared.provenance import Provenance
 from trixanes._shared.paths import cleans_up_out_dir, make_work_dir
 
 __all__ = ["VolumeResult", "reconstruct_scan_file"]
@@ -252,23 +252,25 @@ def reconstruct_scan_file(
         if resampling is not None:
             notes.append(f"projections resampled from {resampling.pixel_in_um:.5f} to "
                          f"{resampling.pixel_out_um:.5f} um pixels (magnification)")
-        with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
-            ds = f.create_dataset("volume", shape=shape, dtype="float32", chunks=(1, n, n))
+        with create_volume(out, shape) as ds:
             for z0, vol, clipped in tqdm(results, total=len(starts), desc=f"  rows of {info.path.name}",
                                          disable=not progress, unit="chunk", leave=False):
                 n_clipped += clipped
                 ds[z0:z0 + vol.shape[0]] = vol
             if n_clipped:
                 notes.append(f"{n_clipped} transmission values were <= 0 or tiny and were clipped")
-            ds.attrs["rotation_center"] = float(center_px)
-            ds.attrs["algorithm"] = algorithm
-            ds.attrs["units"] = "1/um" if pixel_um is not None else "1/pixel"
-            if pixel_um is not None:
-                ds.attrs["voxel_size_um"] = float(pixel_um)
-            if info.energy_kev is not None:
-                ds.attrs["energy_kev"] = float(info.energy_kev)
-            f.attrs["source"] = str(info.path)
-            f.attrs["notes"] = "\n".join(notes)
+            prov = Provenance(
+                tool="reconstruct",
+                options=dict(algorithm=algorithm, ring_filter=ring_filter, filter_name=filter_name,
+                             n_iter=n_iter, backend=backend, pixel_size_um=pixel_size_um,
+                             energy_kev=energy_kev, resampled=resampling is not None),
+                inputs={"scan": Provenance.input_file(info.path, energy_kev=info.energy_kev)},
+                details={"rotation_center_px": float(center_px), "notes": list(notes)},
+                warnings=tuple(info.warnings))
+            write_volume_meta(ds, VolumeMeta(
+                float(center_px), algorithm, "1/um" if pixel_um is not None else "1/pixel",
+                voxel_size_um=pixel_um, energy_kev=info.energy_kev, source=str(info.path),
+                notes=tuple(notes), provenance=prov))
     finally:
         if copy_dir is not None:
             shutil.rmtree(copy_dir, ignore_errors=True)
