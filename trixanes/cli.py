@@ -125,12 +125,16 @@ def process(
         None, "--composition",
         help="Sample formula (e.g. LiNi0.5Mn0.3Co0.2O2): restores the raw absorption of edge-step "
              "normalized references, which are refused without it."),
+    export_to: Optional[str] = typer.Option(
+        None, "--export", help="Also export the result into OUT: tiff, zarr, csv (comma-separated)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Process three scans into limap.h5, stats.json and figures."""
+    from trixanes.export import export as run_export, parse_formats
     from trixanes.pipeline.process import ProcessOptions, process as run
 
     try:
+        formats = parse_formats(export_to) if export_to is not None else ()  # refused before any work
         opts = ProcessOptions(binning=bin, algorithm=algorithm, center_px=center,
                               x_pristine=li_pristine, x_charged=li_charged,
                               register=not no_register, bspline=bspline, filter_name=filter_name,
@@ -142,6 +146,32 @@ def process(
     for line in res.log:
         typer.echo(line)
     typer.echo(f"wrote {res.limap_path} ({res.seconds:.1f} s)")
+    if formats:
+        try:
+            written = run_export(res.limap_path, formats, out)
+        except (ValueError, OSError) as exc:
+            _fail(exc)
+        for path in written:
+            typer.echo(f"wrote {path}")
+
+
+@app.command()
+def export(
+    limap: Path = typer.Argument(..., help="limap.h5 (stats.json beside it for the CSV)."),
+    to: List[str] = typer.Option(..., "--to", help="tiff, zarr or csv; repeat or comma-separate."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    arrays: str = typer.Option("li,labels", "--arrays",
+                               help="Volumes of the tiff/zarr exports: li, labels (comma-separated)."),
+):
+    """Export a result: TIFF stacks (Fiji), OME-Zarr (napari), per-particle CSV."""
+    from trixanes.export import export as run
+
+    try:
+        written = run(limap, to, out, arrays=arrays.split(","))
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+    for path in written:
+        typer.echo(f"wrote {path}")
 
 
 @app.command()
