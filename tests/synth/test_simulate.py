@@ -34,7 +34,8 @@ def test_writes_beamline_files_that_the_pipeline_reads(small_sim):
     np.testing.assert_allclose(energies, [8.30, 8.35, 8.43])
     # zone-plate magnification ~ E: pixel size at the sample ~ 1/E
     np.testing.assert_allclose(np.array(pixels) * np.array(energies), 0.1 * 8.30, rtol=1e-9)
-    header = small_sim.references_path.read_text().splitlines()[0]
+    lines = small_sim.references_path.read_text().splitlines()
+    header = next(ln for ln in lines if not ln.startswith("#"))  # comment lines say how it was made
     assert header == "energy_kev,pristine,charged"
 
 
