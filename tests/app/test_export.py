@@ -97,3 +97,17 @@ def test_cli_process_refuses_a_bad_export_before_any_work(tmp_path):
                                  "--out", str(tmp_path / "o"), "--export", "tiff,pdf"])
     assert r.exit_code == 2 and "unknown export format 'pdf'" in r.output
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_process_with_export(small_sim, tmp_path):
+    scans = [str(p) for p in small_sim.scan_paths]
+    r = CliRunner().invoke(app, ["process", *scans, "--references", str(small_sim.references_path),
+                                 "--out", str(tmp_path / "o"), "--quiet", "--export", "csv,tiff"])
+    assert r.exit_code == 0, r.output
+    stats = read_stats(tmp_path / "o" / "stats.json")
+    with open(tmp_path / "o" / "particles.csv", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == len(stats.particles) > 0
+    with tifffile.TiffFile(tmp_path / "o" / "li.tif") as tf:
+        assert tf.series[0].shape[0] == len(stats.z_profile.z_um)
+        assert tf.imagej_metadata["spacing"] == pytest.approx(stats.voxel_size_um[0])
+    assert "wrote " + str(tmp_path / "o" / "labels.tif") in r.output
