@@ -505,7 +505,7 @@ def run_pipeline(pipeline: Pipeline | str | None, scans, references, out_dir, *,
     try:
         got = pipeline._execute(scans, Path(references).resolve(), out_dir,
                                 None if scenario_path is None else Path(scenario_path))
-    except Exception as err:  # a user's pipeline may raise anything: a failed run, not a crash
+    except (Exception, SystemExit) as err:  # a user's pipeline may raise (or exit): a failed run, not a crash
         tail = traceback.format_exc()[-STDERR_TAIL_CHARS:]
         return PipelineRun(pipeline.name, False, None, time.perf_counter() - t0, None, tail,
                            f"{who} raised {type(err).__name__}: {err}")

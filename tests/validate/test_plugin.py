@@ -44,6 +44,9 @@ PLUGIN = textwrap.dedent("""
     def broken(scans, references, out_dir):
         raise RuntimeError("no luck")
 
+    def quits(scans, references, out_dir):
+        raise SystemExit(2)
+
     def elsewhere(scans, references, out_dir):
         return out_dir / "not_here.h5"
 """)
@@ -149,6 +152,8 @@ def test_python_entry_point_from_a_file(files):
                        files / "references.csv", files / "py")
     assert not bad.ok and bad.error.endswith("raised RuntimeError: no luck")
     assert "Traceback" in bad.stderr_tail and "no luck" in bad.stderr_tail
+    quits = run_pipeline(f"{files}/plug.py:quits", _scans(files), files / "references.csv", files / "py")
+    assert not quits.ok and "raised SystemExit: 2" in quits.error  # sys.exit in a plug-in stops no sweep
     gone = run_pipeline(CallablePipeline(f"{files}/plug.py:elsewhere"), _scans(files),
                         files / "references.csv", files / "py")
     assert not gone.ok and "not_here.h5" in gone.error
@@ -207,3 +212,8 @@ def test_run_record_is_plain():
     r = PipelineRun("p", False, None, 1.0, 3, "tail", "why")
     assert r.to_dict() == {"pipeline": "p", "ok": False, "limap_path": None, "seconds": 1.0,
                            "returncode": 3, "stderr_tail": "tail", "error": "why"}
+
+
+def test_a_command_that_cannot_start_is_a_failed_run(files):
+    run = run_pipeline("no_such_program_xyz --out {out}", _scans(files), files / "references.csv", files / "ns")
+    assert not run.ok and "could not be started" in run.error and run.returncode is None
