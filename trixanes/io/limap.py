@@ -18,7 +18,6 @@ Decisions of the reader:
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 
 from trixanes._shared.atomic import atomic_path
 from trixanes._shared.provenance import Provenance
+from trixanes.io._records import open_hdf5, provenance_attr
 
 __all__ = ["LIMAP_REQUIRED", "LIMAP_OPTIONAL", "MU_ROLES", "ATTRS", "LiMap", "read_limap", "write_limap"]
 
@@ -229,13 +229,7 @@ def read_limap(path: str | os.PathLike, *, mu: bool = False) -> LiMap:
     ...
     ValueError: .../limap.h5: missing dataset /am_mask (required: /li, /am_mask)
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"{path}: not a readable HDF5 file ({err})") from None
+    path, f = open_hdf5(path)
     with f:
         def ds(name):
             if name not in f or not isinstance(f[name], h5py.Dataset):
@@ -279,20 +273,10 @@ def read_limap(path: str | os.PathLike, *, mu: bool = False) -> LiMap:
             raise ValueError(f"{path}: attribute 'binning' must be an integer >= 1, got {b}")
         kw["binning"] = int(b)
     if "provenance" in attrs:
-        kw["provenance"] = _provenance(path, attrs["provenance"])
+        kw["provenance"] = provenance_attr(path, attrs["provenance"])
     li = np.where(am, li, np.float32(np.nan)).astype(np.float32, copy=False)
     out = LiMap(li=li, am_mask=am, path=path, **opt, **kw)
     return (out, mus) if mu else out
-
-
-def _provenance(path, text) -> Provenance:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    try:
-        d = json.loads(str(text))
-        return Provenance.from_dict(d)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{path}: attribute 'provenance' is not a provenance JSON record ({err})") from None
 
 
 # -- writer --------------------------------------------------------------------

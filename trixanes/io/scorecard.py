@@ -11,7 +11,6 @@ A `Scorecard` is also a read-only mapping of that layout
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from trixanes._shared.jsonio import nan_floats, read_json, write_json
 from trixanes._shared.provenance import Provenance
+from trixanes.io._records import JsonView
 from trixanes.io.stats import Stats
 
 __all__ = ["SECTIONS", "Scorecard", "write_scorecard", "read_scorecard"]
@@ -43,7 +43,7 @@ def _nan(obj):
 
 
 @dataclass(frozen=True, eq=False)
-class Scorecard(Mapping):
+class Scorecard(JsonView):
     """Scores of a Li map against the truth on the result's grid.
 
     Attributes
@@ -91,10 +91,6 @@ class Scorecard(Mapping):
     figures: tuple = ()
     provenance: Provenance | None = None
 
-    def to_dict(self) -> dict:
-        """The JSON layout (NaN kept as float: jsonio writes it as null)."""
-        return dict(self._view)
-
     @functools.cached_property
     def _view(self) -> dict:
         d = {"truth_path": self.truth_path, "result_path": self.result_path}
@@ -109,18 +105,6 @@ class Scorecard(Mapping):
         if self.provenance is not None:
             d["provenance"] = self.provenance.to_dict()
         return d
-
-    def __getitem__(self, key):
-        return self._view[key]
-
-    def __iter__(self):
-        return iter(self._view)
-
-    def __len__(self):
-        return len(self._view)
-
-    def replace(self, **changes) -> "Scorecard":
-        return dataclasses.replace(self, **changes)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "Scorecard":

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from trixanes._shared.jsonio import nan_floats, read_json, write_json
 from trixanes._shared.provenance import Provenance
+from trixanes.io._records import JsonView
 
 __all__ = ["CLASS_NAMES", "ParticleStats", "Histogram", "ZProfile", "DepthProfile", "Stats",
            "write_stats", "read_stats"]
@@ -141,7 +142,7 @@ class DepthProfile:
 
 
 @dataclass(frozen=True, eq=False)
-class Stats(Mapping):
+class Stats(JsonView):
     """The statistics of one Li map (the figures of the paper).
 
     Attributes
@@ -195,10 +196,6 @@ class Stats(Mapping):
     acquisition: dict | None = None
     provenance: Provenance | None = field(default=None)
 
-    def to_dict(self) -> dict:
-        """The JSON layout (NaN kept as float: `trixanes._shared.jsonio` writes it as null)."""
-        return dict(self._view)
-
     @functools.cached_property
     def _view(self) -> dict:
         d = {
@@ -225,20 +222,6 @@ class Stats(Mapping):
         if self.provenance is not None:
             d["provenance"] = self.provenance.to_dict()
         return d
-
-    # read-only mapping of the JSON layout
-    def __getitem__(self, key):
-        return self._view[key]
-
-    def __iter__(self):
-        return iter(self._view)
-
-    def __len__(self):
-        return len(self._view)
-
-    def replace(self, **changes) -> "Stats":
-        """A copy with some fields changed (e.g. ``acquisition``, ``provenance``)."""
-        return dataclasses.replace(self, **changes)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "Stats":

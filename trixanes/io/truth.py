@@ -15,7 +15,6 @@ whose origin is on the rotation axis at the detector's middle row (the frame of
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 
 from trixanes._shared.atomic import atomic_path
 from trixanes._shared.provenance import Provenance
+from trixanes.io._records import attr_text, open_hdf5, provenance_attr
 
 __all__ = ["PHASE_VOID", "PHASE_PORE", "PHASE_CBD", "PHASE_AM", "PHASE_NAMES", "PHASE_CODES_TEXT",
            "TRUTH_DATASETS", "TRUTH_DTYPES", "TRUTH_REQUIRED_ATTRS", "TRUTH_OPTIONAL_ATTRS",
@@ -248,13 +248,7 @@ def read_truth(path: str | os.PathLike) -> Truth:
     ...
     ValueError: .../truth.h5: missing dataset /phase (required: /li, /phase, /labels)
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"{path}: not a readable HDF5 file ({err})") from None
+    path, f = open_hdf5(path)
     with f:
         li = _dataset(f, path, "li", "f", "floating point (float32 Li content)")
         phase = _dataset(f, path, "phase", "uib", f"integer phase codes ({PHASE_CODES_TEXT})")
@@ -275,12 +269,9 @@ def read_truth(path: str | os.PathLike) -> Truth:
     if "am_fraction" in attrs:
         kw["am_fraction"] = _numbers(path, attrs, "am_fraction", 1, "fraction")[0]
     if "scenario" in attrs:
-        kw["scenario"] = _text(attrs["scenario"])
+        kw["scenario"] = attr_text(attrs["scenario"])
     if "provenance" in attrs:
-        try:
-            kw["provenance"] = Provenance.from_dict(json.loads(_text(attrs["provenance"])))
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{path}: attribute 'provenance' is not a provenance JSON record ({err})") from None
+        kw["provenance"] = provenance_attr(path, attrs["provenance"])
     return Truth(
         li=li.astype(np.float32, copy=False),
         phase=phase.astype(np.uint8, copy=False),
@@ -291,6 +282,3 @@ def read_truth(path: str | os.PathLike) -> Truth:
         x_charged=_numbers(path, attrs, "x_charged", 1, "Li content of the charged reference")[0],
         path=path, **kw)
 
-
-def _text(v) -> str:
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)

@@ -11,7 +11,6 @@ is known, per pixel otherwise (``units`` says which).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from trixanes._shared.atomic import atomic_path
 from trixanes._shared.provenance import Provenance
+from trixanes.io._records import attr_text, open_hdf5, provenance_attr
 
 __all__ = ["VOLUME", "UNITS", "VolumeMeta", "Volume", "create_volume", "write_volume_meta",
            "read_volume_meta", "read_volume_file"]
@@ -116,13 +116,7 @@ def write_volume_meta(ds: h5py.Dataset, meta: VolumeMeta) -> None:
 
 
 def _open(path):
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"{path}: not a readable HDF5 file ({err})") from None
+    path, f = open_hdf5(path)
     if VOLUME not in f or not isinstance(f[VOLUME], h5py.Dataset):
         f.close()
         raise ValueError(f"{path}: missing dataset /{VOLUME}")
@@ -137,7 +131,7 @@ def _meta(path, ds) -> VolumeMeta:
     for name in ("rotation_center", "algorithm"):
         if name not in a:
             raise ValueError(f"{path}: dataset /{VOLUME} lacks the attribute '{name}'")
-    units = _text(a.get("units", "1/um" if "voxel_size_um" in a else "1/pixel"))
+    units = attr_text(a.get("units", "1/um" if "voxel_size_um" in a else "1/pixel"))
     if units not in UNITS:
         raise ValueError(f"{path}: attribute /{VOLUME} 'units' must be one of {', '.join(UNITS)}, got {units!r}")
 
@@ -151,13 +145,10 @@ def _meta(path, ds) -> VolumeMeta:
 
     prov = None
     if "provenance" in root:
-        try:
-            prov = Provenance.from_dict(json.loads(_text(root["provenance"])))
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{path}: attribute 'provenance' is not a provenance JSON record ({err})") from None
-    notes = _text(root.get("notes", ""))
-    return VolumeMeta(float(a["rotation_center"]), _text(a["algorithm"]), units,
-                      number("voxel_size_um"), number("energy_kev"), _text(root.get("source", "")),
+        prov = provenance_attr(path, root["provenance"])
+    notes = attr_text(root.get("notes", ""))
+    return VolumeMeta(float(a["rotation_center"]), attr_text(a["algorithm"]), units,
+                      number("voxel_size_um"), number("energy_kev"), attr_text(root.get("source", "")),
                       tuple(notes.splitlines()), prov)
 
 
@@ -192,6 +183,3 @@ def read_volume_file(path: str | os.PathLike) -> Volume:
         meta = _meta(path, f[VOLUME])
         return Volume(f[VOLUME][()].astype(np.float32, copy=False), meta, path)
 
-
-def _text(v) -> str:
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
