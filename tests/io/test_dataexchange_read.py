@@ -100,7 +100,7 @@ def test_errors_name_file_and_dataset(tmp_path, kwargs, match):
 
 @needs('tooth_dataexchange.h5')
 def test_not_a_file_not_hdf5_truncated(tmp_path):
-    with pytest.raises(ScanError, match="not a file"):
+    with pytest.raises(ScanError, match="no such file"):
         read_scan(tmp_path / "missing.h5")
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"not an hdf5 file at all")

@@ -10,18 +10,30 @@ from pathlib import Path
 
 import h5py
 
+from trixanes._shared.jsonio import read_json
 from trixanes._shared.provenance import Provenance
 
 
-def open_hdf5(path: str | os.PathLike) -> tuple[Path, h5py.File]:
-    """``(Path, open file)`` for reading; ValueError naming the file when it is absent or not HDF5."""
-    path = Path(path)
+def open_hdf5(path: str | os.PathLike, error: type[ValueError] = ValueError) -> tuple[Path, h5py.File]:
+    """``(Path, open file)`` for reading; ``error`` naming the file when it is absent or not HDF5."""
+    path = Path(os.fspath(path))
     if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+        raise error(f"{path}: no such file")
     try:
         return path, h5py.File(path, "r")
     except OSError as err:
-        raise ValueError(f"{path}: not a readable HDF5 file ({err})") from None
+        raise error(f"{path}: not a readable HDF5 file ({err})") from None
+
+
+def read_json_record(path: str | os.PathLike, record, what: str):
+    """``record.from_dict`` of a JSON object file; ValueError naming the file and what is wrong."""
+    d = read_json(path)
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected a JSON object ({what}), got {type(d).__name__}")
+    try:
+        return record.from_dict(d)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
 
 
 def attr_text(v) -> str:

@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 
 from trixanes._shared.atomic import atomic_path
+from trixanes.io._records import open_hdf5
 
 __all__ = [
     "DATA", "FLATS", "DARKS", "THETA", "FRAME_ENERGY", "ENERGY", "PIXEL", "IMPLEMENTS",
@@ -268,13 +269,7 @@ def _read_theta(f, path: Path, n_angles: int, notes: list[str]) -> np.ndarray:
 
 
 def _open(path) -> tuple[Path, h5py.File]:
-    p = Path(os.fspath(path))
-    if not p.is_file():
-        raise ScanError(f"{p}: not a file")
-    try:
-        return p, h5py.File(p, "r")
-    except OSError as exc:
-        raise ScanError(f"{p}: not a readable HDF5 file ({exc})") from exc
+    return open_hdf5(path, ScanError)
 
 
 def _check_images(f, path: Path):

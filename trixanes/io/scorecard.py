@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from trixanes._shared.jsonio import nan_floats, read_json, write_json
+from trixanes._shared.jsonio import nan_floats, write_json
 from trixanes._shared.provenance import Provenance
-from trixanes.io._records import JsonView
+from trixanes.io._records import JsonView, read_json_record
 from trixanes.io.stats import Stats
 
 __all__ = ["SECTIONS", "Scorecard", "write_scorecard", "read_scorecard"]
@@ -144,10 +144,4 @@ def write_scorecard(path: str | os.PathLike, card: Scorecard) -> Path:
 
 def read_scorecard(path: str | os.PathLike) -> Scorecard:
     """Read ``scorecard.json``; ValueError naming the file and what is missing or malformed."""
-    d = read_json(path)
-    if not isinstance(d, dict):
-        raise ValueError(f"{path}: expected a JSON object (a scorecard), got {type(d).__name__}")
-    try:
-        return Scorecard.from_dict(d)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+    return read_json_record(path, Scorecard, "a scorecard")

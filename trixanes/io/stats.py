@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trixanes._shared.jsonio import nan_floats, read_json, write_json
+from trixanes._shared.jsonio import nan_floats, write_json
 from trixanes._shared.provenance import Provenance
-from trixanes.io._records import JsonView
+from trixanes.io._records import JsonView, read_json_record
 
 __all__ = ["CLASS_NAMES", "ParticleStats", "Histogram", "ZProfile", "DepthProfile", "Stats",
            "write_stats", "read_stats"]
@@ -282,10 +282,4 @@ def write_stats(path: str | os.PathLike, stats: Stats) -> Path:
 
 def read_stats(path: str | os.PathLike) -> Stats:
     """Read ``stats.json``; ValueError naming the file and what is missing or malformed."""
-    d = read_json(path)
-    if not isinstance(d, dict):
-        raise ValueError(f"{path}: expected a JSON object of statistics, got {type(d).__name__}")
-    try:
-        return Stats.from_dict(d)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+    return read_json_record(path, Stats, "statistics")
