@@ -240,6 +240,7 @@ def assert_scores(card, **bounds) -> None:
     total Li error        total_li_error     |x| <= 0.1000   -0.0550  ok
     AM Dice               am_dice                 >= 0.900     0.956  ok
     """
+    __tracebackhide__ = True  # pytest shows the caller's line and the table, not this function
     rows = check_scores(card, **bounds)
     failed = [r for r in rows if not r[3]]
     if not failed:
