@@ -21,8 +21,8 @@ SPECTRA_MODELS = ("linear-combination", "edge-shift")
 
 #: default range of each drawn quantity: (low, high), both included
 DEFAULTS = {
-    "cols": (48, 80),  # detector columns (the field of view across the rotation axis)
-    "rows": (24, 48),  # detector rows (the height of the reconstructed volume)
+    "cols": (56, 80),  # detector columns (the field of view across the rotation axis)
+    "rows": (32, 48),  # detector rows (the height of the reconstructed volume)
     "pixel_size_um": (0.15, 0.2),
     "projections": (60, 120),  # before the dead wedge is removed
     "wedge_deg": (0.0, 60.0),  # full width of the missing wedge
