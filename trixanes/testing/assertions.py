@@ -71,7 +71,9 @@ def simulated_scan(scenario, cache_dir=None, *, progress=False):
     """
     try:
         from trixanes.studies.simcache import cached_simulation
-    except ImportError:  # FIXME(H10): until trixanes.studies.simcache lands: simulated, not cached
+    except ModuleNotFoundError as err:  # FIXME(H10): until trixanes.studies.simcache lands: not cached
+        if err.name != "trixanes.studies.simcache":
+            raise
         from trixanes.synth.simulate import simulate
 
         if cache_dir is not None:
