@@ -3,7 +3,9 @@
 Each study module has ``build_tasks(quick, repeats) -> list[Task]`` and
 ``summarize(rows) -> (Figure, markdown)``. :func:`run_study` runs a study's
 scenarios on Dask (cached per scenario, see :mod:`studies.sweep`) and writes
-``<name>.csv``, ``<name>.png`` and ``<name>.md`` into the output folder.
+``<name>.csv``, ``<name>.png`` and ``<name>.md`` into the output folder;
+:func:`resummarize` rewrites the figure and the verdict from the CSV alone, without
+running a scenario. What a verdict may claim is fixed in :mod:`studies.verdict`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from trixanes._shared.atomic import write_text
 
-from .summary import save_figure, write_csv
+from .summary import read_csv, save_figure, write_csv
 from .sweep import Task, run_sweep
 
 # name -> (module, the question it answers)
@@ -28,7 +30,8 @@ STUDIES = {
     "registration": "How much Li error does sample drift between energies leave after registration?",
 }
 
-__all__ = ["STUDIES", "StudyResult", "Task", "run_study", "run_sweep", "study_module"]
+__all__ = ["STUDIES", "StudyResult", "Task", "resummarize", "run_study", "run_sweep", "study_module",
+           "write_summary"]
 
 
 @dataclass(frozen=True)
@@ -117,15 +120,92 @@ def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int 
                      progress=progress, fn=fn,
                      keep_files=keep_files)
     csv_path = write_csv(rows, out_dir / f"{name}.csv")
-    fig, text = module.summarize(rows)
+    figure_path, md_path = write_summary(name, rows, out_dir, repeats=repeats, quick=quick)
+    return StudyResult(name, csv_path, figure_path, md_path, tuple(rows),
+                       sum(r.get("status") != "ok" for r in rows), time.perf_counter() - t0)
+
+
+def write_summary(name: str, rows, out_dir, *, repeats: int, quick: bool) -> tuple[Path, Path]:
+    """Write a study's figure ``<name>.png`` and verdict ``<name>.md`` from its rows.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`STUDIES`.
+    rows : sequence of dict
+        One row per scenario (as :func:`run_study` collects them, or read back from
+        ``<name>.csv``).
+    out_dir : path-like
+        The study's folder; the verdict ends by naming it.
+    repeats : int
+        Seeds per scenario.
+    quick : bool
+        Whether the rows come from the quick sweep.
+
+    Returns
+    -------
+    (Path, Path)
+        The figure and the Markdown verdict.
+    """
+    out_dir = Path(out_dir)
+    fig, text = study_module(name).summarize(rows)
     figure_path = save_figure(fig, out_dir / f"{name}.png")
     failed = [r for r in rows if r.get("status") != "ok"]
-    md_path = write_text(out_dir / f"{name}.md", _markdown(name, text, rows, failed, repeats, quick))
-    return StudyResult(name, csv_path, figure_path, md_path, tuple(rows), len(failed),
-                       time.perf_counter() - t0)
+    md_path = write_text(out_dir / f"{name}.md",
+                         _markdown(name, text, rows, failed, repeats, quick, out_dir))
+    return figure_path, md_path
 
 
-def _markdown(name, text, rows, failed, repeats, quick) -> str:
+def resummarize(name: str, out_dir, *, quick: bool | None = None) -> tuple[Path, Path]:
+    """Rewrite a study's figure and verdict from ``out_dir/<name>.csv``, running nothing.
+
+    The CSV holds every flat metric; profile arrays (``curves``) are not in it, so a
+    study that reads them (calibration's bias against true Li) says it has no profile
+    pairs.
+
+    Parameters
+    ----------
+    name : str
+    out_dir : path-like
+        Folder holding ``<name>.csv``.
+    quick : bool, optional
+        Whether it was the quick sweep; default: when the CSV has as many scenarios as
+        the quick sweep at its number of repeats.
+
+    Returns
+    -------
+    (Path, Path)
+
+    Examples
+    --------
+    >>> resummarize("dead_angle", "studies/results/dead_angle")  # doctest: +SKIP
+    """
+    module = study_module(name)
+    path = Path(out_dir) / f"{name}.csv"
+    if not path.is_file():
+        raise ValueError(f"{path}: no such study CSV (run the study first)")
+    rows = read_csv(path)
+    if not rows or "repeat" not in rows[0]:
+        raise ValueError(f"{path}: not a study CSV (no rows, or no 'repeat' column)")
+    repeats = int(max(r["repeat"] for r in rows if r.get("repeat") is not None)) + 1
+    if quick is None:
+        quick = len(rows) == len(module.build_tasks(True, repeats))
+    return write_summary(name, rows, out_dir, repeats=repeats, quick=quick)
+
+
+def _files(name, out_dir: Path) -> list[str]:
+    """Where the results are: the study's own files and the per-scenario scorecards."""
+    cache = out_dir / "cache"
+    cards = (f"one `scorecard.json` per scenario in `{cache}/<key>/` (`key` column of the CSV)"
+             if cache.is_dir() else
+             f"the per-scenario `scorecard.json` files were in `cache/<key>/` where the study ran "
+             f"(`key` column of the CSV); that cache is not in `{out_dir}`")
+    return ["", "## Files", "",
+            f"Written to `{out_dir}`: `{name}.csv` (one row per scenario), `{name}.png` (the figure), "
+            f"`{name}.md` (this verdict); {cards}."]
+
+
+def _markdown(name, text, rows, failed, repeats, quick, out_dir) -> str:
     spread = (f"numbers are mean ± standard deviation over {repeats} seeds" if repeats > 1 else
               "one seed per point, so no error bars: rerun with `--repeats 3` or more")
     if len(failed) == len(rows):
@@ -139,4 +219,5 @@ def _markdown(name, text, rows, failed, repeats, quick) -> str:
                 "(traceback in `cache/<key>/error.json`):", ""]
         tail += [f"- {r.get('label')} (seed {r.get('seed')}, key {str(r.get('key'))[:12]}): "
                  f"{r.get('error')}" for r in failed]
+    tail += _files(name, Path(out_dir))
     return "\n".join(head) + "\n" + text.rstrip() + "\n" + "\n".join(tail) + "\n"

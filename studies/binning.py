@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from .summary import Panel, curve_table, curves, differs, fmt_point, panel_figure, trend, value
+from .summary import Panel, curve_table, curves, fmt_point, panel_figure, value
+from .verdict import K_SIGMA, NO_ERROR_BAR, order, ties, trend
 from .sweep import base_options, base_scenario, repeat_tasks
 
 NAME = "binning"
@@ -45,7 +46,8 @@ METRICS = (
 
 def saturation_point(curve, tol: float = SATURATION) -> float:
     """First factor after which the next step improves the mean by less than ``tol`` (relative)
-    or not beyond the error bars; NaN if every step still helps.
+    or, where there are error bars, by no more than ``K_SIGMA`` combined σ; NaN if every
+    step still helps. Without error bars (one seed) only ``tol`` decides.
 
     Examples
     --------
@@ -59,9 +61,22 @@ def saturation_point(curve, tol: float = SATURATION) -> float:
         if not (math.isfinite(a[0]) and math.isfinite(b[0])):
             continue
         gain = (a[0] - b[0]) / a[0] if a[0] else 0.0
-        if gain < tol or not differs(a, b):
+        o = order(a, b)
+        if gain < tol or (o.known and not o.significant):
             return float(curve.x[i])
     return math.nan
+
+
+def _why_saturated(curve, knee) -> str:
+    i = int(np.flatnonzero(curve.x == knee)[0])
+    a, b = curve.at(curve.x[i]), curve.at(curve.x[i + 1])
+    gain = (a[0] - b[0]) / a[0] if a[0] else 0.0
+    o = order(a, b)
+    if o.known and not o.significant:
+        return (f"changes the interior RMSE by {-gain:+.0%} ({fmt_point(curve, i)} to "
+                f"{fmt_point(curve, i + 1)}), within {K_SIGMA:g}σ")
+    return (f"improves the interior RMSE by {gain:.0%} ({fmt_point(curve, i)} to {fmt_point(curve, i + 1)}), "
+            f"less than {SATURATION:.0%}" + ("" if o.known else f"; {NO_ERROR_BAR}"))
 
 
 def summarize(rows):
@@ -79,18 +94,25 @@ def summarize(rows):
     if surf is not None:
         lines.append(f"- {trend(surf, 'The surface excess (AM − interior RMSE)', '', 'binning {:g}')}.")
     if best is not None:
-        lines.append(f"- Lowest interior RMSE at binning {noise.x[best]:g}: {fmt_point(noise, best)}.")
+        lines.append(f"- Lowest interior RMSE at binning {noise.x[best]:g}: {fmt_point(noise, best)}; "
+                     f"{ties(noise, best)}.")
+    if res is not None and np.isfinite(res.mean).any():
+        # the resolution metric may prefer another binning than the noise metric: say so
+        k = int(np.nanargmin(res.mean))
+        lines.append(f"- Lowest depth-profile RMSE at binning {res.x[k]:g}: {fmt_point(res, k)}; "
+                     f"{ties(res, k)}.")
     knee = saturation_point(noise)
     defined = noise.x[np.isfinite(noise.mean)]
     if defined.size and defined.max() < noise.x.max():
         # coarse voxels larger than a particle's core leave no interior voxel to score
         lines.append(f"- Interior voxels exist only up to binning {defined.max():g} at this pixel "
                      f"size; beyond it only the AM-wide and profile errors are defined.")
-    lines.append(f"- The noise gain saturates at binning {knee:g}: the next step improves the interior "
-                 f"RMSE by less than {SATURATION:.0%} or within the error bars." if math.isfinite(knee)
+    lines.append(f"- The noise gain saturates at binning {knee:g}: the next step "
+                 + _why_saturated(noise, knee) + "." if math.isfinite(knee)
                  else "- Every binning step still improves the interior RMSE by more than "
-                      f"{SATURATION:.0%}: no saturation up to binning "
-                      f"{(defined.max() if defined.size else noise.x.max()):g}.")
+                      f"{SATURATION:.0%}" + (f" and beyond {K_SIGMA:g}σ" if np.isfinite(noise.std).any()
+                                             else f" ({NO_ERROR_BAR})")
+                      + f": no saturation up to binning {(defined.max() if defined.size else noise.x.max()):g}.")
     voxel = curves(rows, "param.binning", "process.voxel_size_um").get("")
     if voxel is not None and math.isfinite(knee):
         lines.append(f"  That is a voxel of {voxel.at(knee)[0]:.3f} µm.")

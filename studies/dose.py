@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .summary import Panel, curve_table, curves, differs, fmt_point, panel_figure, trend
+from .summary import Panel, curve_table, curves, fmt_point, panel_figure
+from .verdict import ties, trend
 from .sweep import base_options, base_scenario, repeat_tasks, resolved_projections
 
 NAME = "dose"
@@ -56,16 +57,21 @@ def summarize(rows):
     best = int(np.nanargmin(rmse.mean))
     worst = int(np.nanargmax(rmse.mean))
     lines.append(f"- {trend(rmse, 'Interior Li RMSE', ' projections')}.")
-    tied = [f"{x:g}" for i, x in enumerate(rmse.x) if i != best and np.isfinite(rmse.mean[i])
-            and not differs(rmse.at(x), rmse.at(rmse.x[best]))]
     lines.append(f"- Optimum at {rmse.x[best]:g} projections: {fmt_point(rmse, best)}, against "
                  f"{fmt_point(rmse, worst)} at {rmse.x[worst]:g}"
-                 + (f" ({rmse.mean[worst] / rmse.mean[best]:.2f}× worse)." if rmse.mean[best] else ".")
-                 + (f" Within 2σ of the optimum: {', '.join(tied)} projections." if tied else ""))
+                 + (f" ({rmse.mean[worst] / rmse.mean[best]:.2f}× worse)" if rmse.mean[best] else "")
+                 + f"; {ties(rmse, best, '{:g} projections')}.")
+    # every metric's own optimum: where one metric prefers another projection count, say so
+    for (title, _), p in zip(METRICS[1:], panels[1:]):
+        c = p.curves.get("")
+        if c is None or not np.isfinite(c.mean).any():
+            continue
+        k = int(np.nanargmin(np.abs(c.mean)) if "bias" in title else np.nanargmin(c.mean))
+        lines.append(f"- {'Smallest |' + title + '|' if 'bias' in title else 'Lowest ' + title} at "
+                     f"{c.x[k]:g} projections: {fmt_point(c, k)}; {ties(c, k, '{:g} projections')}.")
     mae = panels[2].curves.get("")
     if mae is not None:
-        lines.append(f"- {trend(mae, 'Per-particle mean-Li MAE', ' projections')} "
-                     "(particle means average the noise away; undersampling streaks do not).")
+        lines.append(f"- {trend(mae, 'Per-particle mean-Li MAE', ' projections')}.")
     lines += ["", curve_table({t: p.curves[""] for (t, _), p in zip(METRICS, panels) if "" in p.curves},
                               "projections")]
     return fig, "\n".join(lines)

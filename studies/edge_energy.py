@@ -14,7 +14,8 @@ import math
 
 import numpy as np
 
-from .summary import Panel, curve_table, curves, fmt_point, panel_figure, trend, value
+from .summary import Panel, curve_table, curves, fmt_point, panel_figure, value
+from .verdict import ties, trend
 from .sweep import base_options, base_scenario, repeat_tasks
 
 NAME = "edge_energy"
@@ -67,9 +68,10 @@ def summarize(rows):
         return fig, "\n".join(lines + ["No scenario finished."])
     best = int(np.nanargmin(rmse.mean)) if np.isfinite(rmse.mean).any() else None
     if best is not None:
+        worst = int(np.nanargmax(rmse.mean))
         lines.append(f"- Best Li precision at {rmse.x[best]:.4f} keV: interior RMSE {fmt_point(rmse, best)} "
-                     f"(worst {fmt_point(rmse, int(np.nanargmax(rmse.mean)))} at "
-                     f"{rmse.x[int(np.nanargmax(rmse.mean))]:.4f} keV).")
+                     f"(worst {fmt_point(rmse, worst)} at {rmse.x[worst]:.4f} keV); "
+                     f"{ties(rmse, best, '{:.4f} keV')}.")
     if contrast is not None:
         lines.append(f"- {trend(contrast, 'Reference contrast J_p − J_c', ' keV', '{:.4f}')}.")
         lines.append("- " + _sign_sentence(contrast))

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .summary import Panel, curve_table, curves, differs, fmt_point, panel_figure, trend, value
+from .summary import Panel, curve_table, curves, fmt_point, panel_figure, value
+from .verdict import K_SIGMA, NO_ERROR_BAR, difference, order, order_sentence, trend
 from .sweep import base_options, base_scenario, repeat_tasks
 
 NAME = "registration"
@@ -73,11 +74,28 @@ def summarize(rows):
         common = sorted(set(reg.x.tolist()) & set(raw.x.tolist()))
         for d in common[-1:]:
             a, b = reg.at(d), raw.at(d)
-            verdict = "removes most of it" if differs(a, b) and a[0] < 0.5 * b[0] else (
-                "reduces it" if differs(a, b) and a[0] < b[0] else "does not reduce it beyond the error bars")
+            o = order(b, a)  # registered minus not registered
+            if not o.known:
+                verdict = (f"lower registered in this run ({NO_ERROR_BAR})" if o.delta < 0 else
+                           f"not lower registered in this run ({NO_ERROR_BAR})")
+            elif o.significant and o.delta < 0:
+                verdict = (f"registration removes most of it (beyond {K_SIGMA:g}σ)" if a[0] < 0.5 * b[0]
+                           else f"registration reduces it (beyond {K_SIGMA:g}σ)")
+            elif o.significant:
+                verdict = f"registration increases it (beyond {K_SIGMA:g}σ)"
+            else:
+                verdict = f"registration does not change it beyond {K_SIGMA:g}σ"
             lines.append(f"- At {d:g} px drift the surface excess is {fmt_point(reg, int(np.argmin(abs(reg.x - d))))} "
                          f"registered against {fmt_point(raw, int(np.argmin(abs(raw.x - d))))} without: "
-                         f"registration {verdict}.")
+                         f"{verdict}.")
+        # every metric at every drift both have, the ones where registration does worse included
+        for (title, _), p in zip(METRICS[:3], panels[:3]):
+            a, b = p.curves.get("not registered"), p.curves.get("registered")
+            if a is not None and b is not None:
+                diff = difference(a, b)
+                if diff.x.size:
+                    lines.append(f"- {title}, registered against not: "
+                                 + order_sentence(diff, "lower registered", "higher registered", "{:g} px") + ".")
     lines += ["", "## AM Li RMSE", "", curve_table(am, "drift (px)"),
               "", "## Surface excess (AM − interior RMSE)", "", curve_table(excess, "drift (px)")]
     return fig, "\n".join(lines)

@@ -1,8 +1,9 @@
-"""Shared helpers of the studies: flat rows, CSV, mean ± std over repeats, figures, prose.
+"""Shared helpers of the studies: flat rows, CSV, mean ± std over repeats, figures, tables.
 
 pandas is not a dependency: rows are plain ``dict`` objects (one per scenario) and
 columns are pulled out as float arrays where needed. Every sentence a study writes
-is built from these numbers, never typed in by hand.
+is built from these numbers, never typed in by hand; the sentences that compare
+numbers (and what their error bars allow them to claim) are in :mod:`.verdict`.
 """
 
 from __future__ import annotations
@@ -250,41 +251,6 @@ def fmt_pm(mean: float, std: float = math.nan) -> str:
 def fmt_point(curve: Curve, i: int) -> str:
     """The i-th point of a curve as ``mean ± std``."""
     return fmt_pm(float(curve.mean[i]), float(curve.std[i]))
-
-
-def differs(a: tuple[float, float], b: tuple[float, float], k: float = 2.0) -> bool:
-    """Whether two (mean, std) differ by more than ``k`` combined standard deviations.
-
-    Without a std (one repeat) any difference counts, so a single run never claims
-    "no change" from noise alone.
-    """
-    sa = a[1] if math.isfinite(a[1]) else 0.0
-    sb = b[1] if math.isfinite(b[1]) else 0.0
-    return abs(a[0] - b[0]) > k * math.hypot(sa, sb)
-
-
-def trend(curve: Curve, what: str, xunit: str = "", xfmt: str = "{:g}") -> str:
-    """One sentence on how a metric changes from the first to the last x.
-
-    Examples
-    --------
-    >>> c = Curve(np.array([0., 60.]), np.array([0.02, 0.08]), np.array([0.002, 0.01]), np.array([3, 3]))
-    >>> trend(c, "interior Li RMSE", "°")
-    'interior Li RMSE rises from 0.020 ± 0.002 at 0° to 0.080 ± 0.010 at 60°'
-    """
-    finite = np.flatnonzero(np.isfinite(curve.mean))
-    if finite.size == 0:
-        return f"{what}: no finished scenario"
-    i, j = finite[0], finite[-1]
-    a = (float(curve.mean[i]), float(curve.std[i]))
-    b = (float(curve.mean[j]), float(curve.std[j]))
-    at = lambda k: xfmt.format(curve.x[k]) + xunit
-    if i == j:
-        return f"{what} is {fmt_point(curve, i)} at {at(i)}"
-    verb = ("rises" if b[0] > a[0] else "falls") if differs(a, b) else "stays within error bars"
-    if verb.startswith("stays"):
-        return f"{what} {verb} ({fmt_point(curve, i)} at {at(i)}, {fmt_point(curve, j)} at {at(j)})"
-    return f"{what} {verb} from {fmt_point(curve, i)} at {at(i)} to {fmt_point(curve, j)} at {at(j)}"
 
 
 def md_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:

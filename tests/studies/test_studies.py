@@ -6,6 +6,7 @@ swept parameters, so each verdict can be checked against numbers worked out by h
 
 import dataclasses
 import math
+import re
 
 import numpy as np
 import pytest
@@ -13,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trixanes import studies
-from trixanes.studies import STUDIES, run_study, study_module
-from trixanes.studies.summary import Curve, curves, flatten, fmt_pm, read_csv, trend, write_csv
+from trixanes.studies import STUDIES, resummarize, run_study, study_module
+from trixanes.studies.summary import Curve, curves, flatten, fmt_pm, read_csv, write_csv
+from trixanes.studies.verdict import trend
 from trixanes.studies.sweep import resolved_projections, task_key
 from trixanes.synth.acquisition import projection_angles
 
@@ -142,7 +144,9 @@ def test_dead_angle_verdict(results):
     md = results["dead_angle"].markdown_path.read_text()
     # fbp: 0.02 + 0.001 w + {0, 0.002}: 0.021 ± 0.0014 at 0°, 0.081 ± 0.0014 at 60°
     assert "interior Li RMSE rises from 0.0210 ± 0.0014 at 0° to 0.0810 ± 0.0014 at 60°" in md
-    assert "SIRT beats FBP by more than 2σ at 30°, 60°" in md
+    # the contract changed: "SIRT beats FBP by more than 2σ at 30°, 60°" named only the
+    # wedges that favour SIRT; every wedge is now named, the order as the error bars allow
+    assert "wedge, interior Li RMSE: SIRT lower by more than 2σ at 30°, 60°; within 2σ at 0°." in md
     assert "ratio 0.63" in md  # 0.051 / 0.081
     assert "AM Li bias falls from 0 at 0° to -0.0300 at 60°" in md
 
@@ -167,7 +171,8 @@ def test_dose_verdict(results):
 
 def test_calibration_verdict(results):
     md = results["calibration"].markdown_path.read_text()
-    assert "**linear-combination**: overall AM bias 0; " in md and "slope found/true 1.00" in md
+    # the contract changed: the linear-combination row is the control, shown as such
+    assert "**linear-combination (control)**: AM bias 0; " in md and "slope found/true 1.00" in md
     # bias -k (x-0.38)(1-x) peaks near x = 0.69 at -0.02 * shift: 0.046 for 2.3 eV
     line = next(ln for ln in md.splitlines() if ln.startswith("- **edge-shift 2.3 eV**"))
     # bin [0.69, 0.79) holds x = 0.70 and 0.75: k (x - 0.38)(1 - x), k = 0.046 / 0.0961
@@ -250,3 +255,39 @@ def test_study_registry_matches_modules():
         mod = study_module(name)
         assert mod.NAME == name and callable(mod.build_tasks) and callable(mod.summarize)
     assert dataclasses.is_dataclass(studies.StudyResult)
+
+
+# -- verdicts: no claim without an error bar; where the files are; from the CSV alone --
+SIGMA_CLAIMS = re.compile(r"2σ|error bars \(|within error bars|significan")
+
+
+@pytest.mark.parametrize("name", list(STUDIES))
+def test_one_seed_claims_no_significance(name, tmp_path):
+    md = run_study(name, tmp_path, scheduler="inline", repeats=1, quick=True, progress=False,
+                   fn=fake_chain).markdown_path.read_text()
+    verdict = md.split("## Verdict", 1)[1]
+    assert not SIGMA_CLAIMS.search(verdict), SIGMA_CLAIMS.search(verdict)
+    assert "beats" not in verdict
+    assert "one seed: no error bar" in verdict
+
+
+def test_verdict_ends_with_the_folder(tmp_path):
+    res = run_study("dose", tmp_path / "dose", scheduler="inline", repeats=1, quick=True,
+                    progress=False, fn=fake_chain)
+    md = res.markdown_path.read_text()
+    files = md.rsplit("## Files", 1)[1]
+    assert md.rstrip().endswith(files.rstrip()) and "## Files" in md
+    for name in ("dose.csv", "dose.png", "dose.md", "scorecard.json", str(tmp_path / "dose" / "cache")):
+        assert name in files
+
+
+def test_resummarize_from_the_csv_alone(tmp_path):
+    res = run_study("dead_angle", tmp_path, scheduler="inline", repeats=2, quick=True,
+                    progress=False, fn=fake_chain)
+    before = res.markdown_path.read_text()
+    res.markdown_path.unlink()
+    res.figure_path.unlink()
+    fig, md = resummarize("dead_angle", tmp_path)
+    assert md.read_text() == before and fig.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="no such study CSV"):
+        resummarize("dose", tmp_path)
