@@ -21,7 +21,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from trixanes._shared.atomic import write_json, write_text
+from trixanes._shared.atomic import write_text
+from trixanes._shared.jsonio import write_json
 
 from .cluster import run_on_dask
 from .summary import flatten

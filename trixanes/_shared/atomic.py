@@ -7,7 +7,6 @@ previous file (or none) in place.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -56,29 +55,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def write_json(path: str | os.PathLike, obj) -> Path:
-    """Write ``obj`` as indented JSON atomically; return the path (see `trixanes._shared.jsonio`)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
-    return Path(path)
-
-
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write text atomically; return the path."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
 
-
-def _json_default(o):
-    import numpy as np
-
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return None if not np.isfinite(o) else float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
