@@ -25,10 +25,10 @@ from trixanes._shared.atomic import write_text
 from trixanes._shared.jsonio import write_json
 
 from .cluster import run_on_dask
+from .simcache import cached_simulation, source_version
 from .summary import flatten
 
-ROOT = Path(__file__).resolve().parent.parent
-CODE_PACKAGES = ("synth", "pipeline", "validate")
+CODE_PACKAGES = ("trixanes.synth", "trixanes.io", "trixanes.pipeline", "trixanes.validate")
 # Scorecard parts that are not per-scenario numbers (paths, notes) or are long
 # arrays (profiles go to "curves", the statistics stay in scorecard.json).
 _CARD_SKIP = ("truth_path", "result_path", "figures", "notes", "names", "matrix",
@@ -91,31 +91,40 @@ def _plain(v):
     return list(v) if isinstance(v, tuple) else v
 
 
-@functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """``trixanes.__version__`` plus a hash of the synth/pipeline/validate sources.
+    """``trixanes.__version__`` plus a hash of the synth, io, pipeline and validate sources.
 
     Computed once per process: a cached result is only reused by the same code.
     """
-    import trixanes
-
-    h = hashlib.sha256()
-    for pkg in CODE_PACKAGES:
-        for path in sorted((ROOT / pkg).rglob("*.py")):
-            h.update(str(path.relative_to(ROOT)).encode())
-            h.update(path.read_bytes())
-    return f"{trixanes.__version__}+{h.hexdigest()[:16]}"
+    return source_version(CODE_PACKAGES)
 
 
-def task_key(task: Task) -> str:
-    """sha256 of the scenario TOML, the processing options and :func:`code_version`.
+def native(pipeline) -> bool:
+    """Whether ``pipeline`` is trixanes' own, which takes each task's processing options.
+
+    Examples
+    --------
+    >>> native(None), native("trixanes"), native("python other.py {scans} --out {out}")
+    (True, True, False)
+    """
+    from trixanes.validate.plugin import TrixanesPipeline, parse_pipeline
+
+    return isinstance(parse_pipeline(pipeline), TrixanesPipeline)
+
+
+def task_key(task: Task, pipeline=None) -> str:
+    """sha256 of the scenario TOML, the processing options, the pipeline and :func:`code_version`.
 
     The label, study and swept-parameter names are not part of it: the same
-    experiment reached from two studies is computed once.
+    experiment reached from two studies is computed once. trixanes' own
+    pipeline with its default options adds nothing, any other pipeline its
+    `~trixanes.validate.plugin.Pipeline.spec` (a script's SHA-256 included).
 
     Parameters
     ----------
     task : Task
+    pipeline : Pipeline or str, optional
+        What processes the scans (`trixanes.validate.plugin.parse_pipeline`).
 
     Returns
     -------
@@ -130,42 +139,100 @@ def task_key(task: Task) -> str:
     True
     >>> task_key(a) == task_key(Task("s", "a", Scenario.preset("tiny").replace(seed=1)))
     False
+    >>> task_key(a) == task_key(a, "trixanes"), task_key(a) == task_key(a, "python p.py {scans} --out {out}")
+    (True, False)
     """
-    blob = json.dumps({"scenario": task.scenario.to_toml(),
-                       "options": {k: _plain(v) for k, v in sorted(task.options.items())},
-                       "code": code_version()}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    from trixanes.validate.plugin import parse_pipeline
+
+    pipe = parse_pipeline(pipeline)
+    what = {"scenario": task.scenario.to_toml(),
+            "options": {k: _plain(v) for k, v in sorted(task.options.items())},
+            "code": code_version()}
+    if not (native(pipe) and getattr(pipe, "options", None) is None):
+        what["pipeline"] = pipe.spec
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
 # -- one scenario --------------------------------------------------------------
-def run_chain(task: Task, folder: Path, keep_files: bool = False) -> dict:
-    """simulate -> process -> validate in ``folder``; flat metrics plus ``curves``."""
-    from trixanes.pipeline.process import ProcessOptions, process
-    from trixanes.synth.simulate import simulate
-    from trixanes.validate.scorecard import validate
+def _process_options(task: Task, pipeline):
+    """trixanes' ProcessOptions of a task: the pipeline's own (or the defaults), then the task's."""
+    import dataclasses
+
+    from trixanes.pipeline.process import ProcessOptions
 
     opts = {"figures": False, **task.options}
     if "thresholds" in opts:
         opts["thresholds"] = tuple(opts["thresholds"])
-    options = ProcessOptions(**opts)
+    return dataclasses.replace(getattr(pipeline, "options", None) or ProcessOptions(), **opts)
+
+
+def run_chain(task: Task, folder: Path, keep_files: bool = False, *, pipeline=None,
+              sim_cache=None) -> dict:
+    """simulate -> process -> validate in ``folder``; flat metrics plus ``curves``.
+
+    Parameters
+    ----------
+    task : Task
+    folder : Path
+        The scenario's cache folder.
+    keep_files : bool
+        Keep the large files (scans, limap.h5, a foreign pipeline's output folder).
+    pipeline : Pipeline or str, optional
+        What processes the scans; default trixanes' own with the task's options.
+        Any other pipeline gets the scans and references only (the task's
+        processing options do not reach it) and writes into ``folder/pipeline``.
+    sim_cache : path-like, optional
+        A `trixanes.studies.simcache` folder: the simulation is taken from there
+        or made there once (and never removed); default: simulated into
+        ``folder/sim`` and removed unless ``keep_files``.
+
+    Raises
+    ------
+    trixanes.validate.plugin.PipelineFailed
+        A foreign pipeline failed (its error and stderr tail): the sweep records it.
+    """
+    from trixanes.pipeline.process import process
+    from trixanes.synth.simulate import simulate
+    from trixanes.validate.plugin import PipelineFailed, parse_pipeline, run_pipeline
+    from trixanes.validate.scorecard import validate
+
+    pipe = parse_pipeline(pipeline)
+    options = _process_options(task, pipe)
+    own = native(pipe)
     shutil.rmtree(folder / "sim", ignore_errors=True)  # leftovers of an interrupted run
+    t0 = time.perf_counter()
     try:
-        sim = simulate(task.scenario, folder / "sim", progress=False)
-        proc = process(sim.scan_paths, sim.references_path, folder, options=options, progress=False)
+        if sim_cache is not None:
+            sim = cached_simulation(task.scenario, sim_cache)
+        else:
+            sim = simulate(task.scenario, folder / "sim", progress=False)
+        t_simulate = time.perf_counter() - t0
+        if own:
+            proc = process(sim.scan_paths, sim.references_path, folder, options=options, progress=False)
+            limap, stats, t_process = proc.limap_path, proc.stats, proc.seconds
+        else:
+            run = run_pipeline(pipe, sim.scan_paths, sim.references_path, folder / "pipeline",
+                               scenario_path=sim.scenario_path)
+            if not run.ok:
+                raise PipelineFailed(run)
+            limap, stats, t_process = run.limap_path, {}, run.seconds
         t0 = time.perf_counter()
-        card = validate(sim.truth_path, proc.limap_path, folder, thresholds=options.thresholds,
+        card = validate(sim.truth_path, limap, folder, thresholds=options.thresholds,
                         figures=options.figures)
         t_validate = time.perf_counter() - t0
     finally:
         if not keep_files:  # success or failure: the cache keeps only the small files
             shutil.rmtree(folder / "sim", ignore_errors=True)
+            shutil.rmtree(folder / "pipeline", ignore_errors=True)
             for name in _LARGE_FILES:
                 (folder / name).unlink(missing_ok=True)
-    acquisition = {k: v for k, v in proc.stats.get("acquisition", {}).items() if k != "files"}
+    acquisition = {k: v for k, v in stats.get("acquisition", {}).items() if k != "files"}
     metrics = flatten(card, skip=_CARD_SKIP)
     metrics.update(flatten(acquisition, prefix="process"))
-    metrics.update({"time.simulate": sim.seconds, "time.process": proc.seconds,
+    metrics.update({"time.simulate": t_simulate, "time.process": t_process,
                     "time.validate": t_validate})
+    metrics.update({"simulation.cached": bool(getattr(sim, "cached", False)),
+                    "simulation.key": getattr(sim, "key", None)})
     metrics["curves"] = {f"profiles.{p}": {k: card["profiles"][p].get(k) for k in ("centres_um", "true", "found")}
                          for p in ("z", "depth") if p in card.get("profiles", {})}
     return metrics
@@ -183,7 +250,7 @@ def load_result(task: Task, folder: Path) -> dict | None:
 
 
 def run_scenario(task: Task, cache_dir, *, cache_key: str | None = None, chain: Chain | None = None,
-                 keep_files: bool = False, threads: int | None = None) -> dict:
+                 keep_files: bool = False, threads: int | None = None, pipeline=None) -> dict:
     """Run one scenario in ``cache_dir/<key>/`` unless its ``result.json`` is there.
 
     Parameters
@@ -200,6 +267,8 @@ def run_scenario(task: Task, cache_dir, *, cache_key: str | None = None, chain: 
         Keep scans, truth and limap.h5 (otherwise only the small JSON files stay).
     threads : int, optional
         Cap numba's threads in this process (a Dask worker shares the cores).
+    pipeline : Pipeline or str, optional
+        The pipeline the chain runs: part of the key, named in ``result.json``.
 
     Returns
     -------
@@ -213,7 +282,10 @@ def run_scenario(task: Task, cache_dir, *, cache_key: str | None = None, chain: 
     >>> row["voxel.interior.rmse"]  # doctest: +SKIP
     0.021
     """
-    key = cache_key or task_key(task)
+    from trixanes.validate.plugin import parse_pipeline
+
+    pipe = parse_pipeline(pipeline)
+    key = cache_key or task_key(task, pipe)
     folder = Path(cache_dir) / key
     done = load_result(task, folder)
     if done is not None:
@@ -231,6 +303,7 @@ def run_scenario(task: Task, cache_dir, *, cache_key: str | None = None, chain: 
     seconds = time.perf_counter() - t0
     write_json(folder / "result.json", {
         "key": key, "code": code_version(), "study": task.study, "label": task.label,
+        "pipeline": {"name": pipe.name, "describe": pipe.describe(), "spec": pipe.spec},
         "scenario": task.scenario.to_dict(), "options": {k: _plain(v) for k, v in task.options.items()},
         "seconds": seconds, "metrics": metrics})
     return {**task.identity(), "status": "ok", "cached": False, "key": key, "seconds": seconds, **metrics}
@@ -304,7 +377,8 @@ def base_options(quick: bool, **changes) -> dict:
 # -- many scenarios -----------------------------------------------------------
 def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, workers: int = 2,
               threads_per_worker: int = 1, task_threads: int | None = None, progress: bool = True,
-              fn: Chain | None = None, keep_files: bool = False) -> list[dict]:
+              fn: Chain | None = None, keep_files: bool = False, pipeline=None,
+              sim_cache=None) -> list[dict]:
     """Run the tasks that are not cached yet on Dask; return every task's row, in order.
 
     Parameters
@@ -330,6 +404,15 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
         Replaces the simulate -> process -> validate chain (see :func:`run_scenario`).
     keep_files : bool
         Keep the large intermediate files of each scenario.
+    pipeline : Pipeline or str, optional
+        What processes the scans (`trixanes.validate.plugin.parse_pipeline`):
+        default trixanes' own with each task's options. Part of every key; each
+        row names it in its ``pipeline`` column.
+    sim_cache : path-like, optional
+        Take the simulations from this `trixanes.studies.simcache` folder (made
+        there once), so that another pipeline on the same scenarios simulates
+        nothing; default: each scenario simulates into its own folder and
+        removes the files.
 
     Returns
     -------
@@ -349,9 +432,15 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
     for name, val in checks + ([("task_threads", task_threads)] if task_threads is not None else []):
         if not isinstance(val, int) or val < 1:
             raise ValueError(f"{name}: must be an integer >= 1, got {val!r}")
+    from trixanes.validate.plugin import parse_pipeline
+
+    pipe = parse_pipeline(pipeline)
+    if fn is None and (pipeline is not None or sim_cache is not None):
+        fn = functools.partial(run_chain, pipeline=pipe, sim_cache=sim_cache)
+    one = functools.partial(run_scenario, pipeline=pipe)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    keys = [task_key(t) for t in tasks]
+    keys = [task_key(t, pipe) for t in tasks]
     rows: list[dict | None] = [load_result(t, out_dir / k) for t, k in zip(tasks, keys)]
     pending: dict[str, int] = {}
     for i, (row, k) in enumerate(zip(rows, keys)):
@@ -364,12 +453,12 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
     try:
         if scheduler == "inline":
             for k, i in pending.items():
-                done[k] = run_scenario(tasks[i], out_dir, cache_key=k, chain=fn, keep_files=keep_files)
+                done[k] = one(tasks[i], out_dir, cache_key=k, chain=fn, keep_files=keep_files)
                 bar.update(1)
         elif pending:
             done = run_on_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker,
                              task_threads, fn, keep_files, bar,
-                             run_scenario=run_scenario, record_error=record_error)
+                             run_scenario=one, record_error=record_error)
     finally:
         bar.close()
     result = []
@@ -377,5 +466,5 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
         if row is None:
             # a duplicate scenario shares the computation but keeps its own label
             row = {**done[k], **t.identity()}
-        result.append(row)
+        result.append({**row, "pipeline": pipe.name})
     return result

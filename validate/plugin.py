@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from trixanes.pipeline.process import ProcessOptions
 
 __all__ = ["Pipeline", "TrixanesPipeline", "CommandPipeline", "CallablePipeline", "PipelineRun",
-           "PLACEHOLDERS", "parse_pipeline", "run_pipeline"]
+           "PipelineFailed", "PLACEHOLDERS", "parse_pipeline", "run_pipeline"]
 
 #: placeholders of a command template; ``{scans}`` is the three scans as three arguments
 #: (the order given), ``{python}`` the interpreter running trixanes
@@ -97,6 +97,27 @@ class PipelineRun:
 
     def to_dict(self) -> dict:
         return to_jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
+
+class PipelineFailed(RuntimeError):
+    """A pipeline run failed; ``run`` is its `PipelineRun`, the message its error and stderr tail.
+
+    Examples
+    --------
+    >>> err = PipelineFailed(PipelineRun("mine", False, None, 0.1, 1, "boom", "it exited with status 1"))
+    >>> print(err)
+    it exited with status 1
+    stderr (tail):
+    boom
+    """
+
+    def __init__(self, run: PipelineRun):
+        self.run = run
+        tail = run.stderr_tail.rstrip()
+        super().__init__(f"{run.error}" + (f"\nstderr (tail):\n{tail}" if tail else ""))
+
+    def __reduce__(self):  # Dask sends it back from a worker
+        return (type(self), (self.run,))
 
 
 @dataclass(frozen=True)

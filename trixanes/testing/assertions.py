@@ -69,16 +69,8 @@ def simulated_scan(scenario, cache_dir=None, *, progress=False):
     >>> len(sim.scan_paths), sim.truth_path.name  # doctest: +SKIP
     (3, 'truth.h5')
     """
-    try:
-        from trixanes.studies.simcache import cached_simulation
-    except ModuleNotFoundError as err:  # FIXME(H10): until trixanes.studies.simcache lands: not cached
-        if err.name != "trixanes.studies.simcache":
-            raise
-        from trixanes.synth.simulate import simulate
+    from trixanes.studies.simcache import cached_simulation
 
-        if cache_dir is not None:
-            Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        return simulate(scenario, tempfile.mkdtemp(prefix="sim-", dir=cache_dir), progress=progress)
     return cached_simulation(scenario, cache_dir, progress=progress)
 
 
@@ -120,12 +112,12 @@ def score(result, truth, out_dir=None, *, figures=False):
     stderr (tail):
     Traceback ...
     """
+    from trixanes.validate.plugin import PipelineFailed
     from trixanes.validate.scorecard import validate
 
     if hasattr(result, "ok") and hasattr(result, "limap_path"):
         if not result.ok:
-            tail = f"\nstderr (tail):\n{result.stderr_tail.rstrip()}" if result.stderr_tail.strip() else ""
-            raise AssertionError(f"pipeline {result.pipeline!r} failed: {result.error}{tail}")
+            raise AssertionError(f"pipeline {result.pipeline!r} failed: {PipelineFailed(result)}")
         result = result.limap_path
     if out_dir is None:
         out_dir = tempfile.mkdtemp(prefix="trixanes-score-")

@@ -1,0 +1,222 @@
+"""A cache of simulations: each scenario is simulated once per generator version.
+
+A pipeline is validated on simulated scans many times over (a regression
+suite after every change, a property test at every run, a study with another
+pipeline): the scans, references and truth of a scenario depend only on the
+scenario and on the code that generates them, so they are kept in
+``<cache>/<key>/`` and reused. The key hashes the resolved scenario TOML and
+`generator_version` (trixanes' version and the sources of ``trixanes.synth``
+and ``trixanes.io``), never a path, so a cache folder can be copied to another
+machine or shared between the machines of a cluster.
+
+An entry is built in a work folder beside it and renamed into place, and its
+``simulation.json`` (the manifest: key, generator, file sizes) is what makes
+it complete: an interrupted simulation leaves no entry, two processes making
+the same one keep the first, and an entry whose files do not match its
+manifest is simulated again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from trixanes._shared.jsonio import write_json
+from trixanes._shared.paths import OWNER_FILE, check_out_dir, make_work_dir
+
+__all__ = ["CachedSimulation", "GENERATOR_PACKAGES", "cached_simulation", "default_cache_dir",
+           "generator_version", "simulation_key", "source_version"]
+
+#: the packages whose code decides what a simulation writes
+GENERATOR_PACKAGES = ("trixanes.synth", "trixanes.io")
+MANIFEST = "simulation.json"
+ENV_VAR = "TRIXANES_CACHE"
+
+
+@dataclass(frozen=True)
+class CachedSimulation:
+    """The files of one cached simulation.
+
+    Attributes
+    ----------
+    folder : Path
+        ``<cache>/<key>``.
+    scan_paths : tuple of Path
+        The three Data Exchange scans, in order of energy.
+    references_path, truth_path, scenario_path : Path
+        ``references.csv``, ``truth.h5`` and the resolved ``scenario.toml``.
+    key : str
+        `simulation_key` of the scenario (64 hexadecimal digits).
+    cached : bool
+        True when nothing was simulated by this call.
+    seconds : float
+        How long the simulation took when it was made.
+    """
+
+    folder: Path
+    scan_paths: tuple
+    references_path: Path
+    truth_path: Path
+    scenario_path: Path
+    key: str
+    cached: bool
+    seconds: float
+
+
+def source_version(packages) -> str:
+    """``trixanes.__version__`` plus a hash of the Python sources of ``packages``.
+
+    Parameters
+    ----------
+    packages : sequence of str
+        Importable package names, e.g. ``("trixanes.synth",)``.
+
+    Returns
+    -------
+    str
+        ``"<version>+<16 hex digits>"``; it changes when any source file of the
+        packages changes (its path relative to the package, or its bytes).
+
+    Examples
+    --------
+    >>> v = source_version(("trixanes.io",))
+    >>> v == source_version(("trixanes.io",)), v == source_version(("trixanes.synth",))
+    (True, False)
+    """
+    return _source_version(tuple(packages))
+
+
+@functools.lru_cache(maxsize=None)
+def _source_version(packages: tuple) -> str:
+    import trixanes
+
+    h = hashlib.sha256()
+    for name in packages:
+        folder = Path(importlib.import_module(name).__path__[0])
+        for path in sorted(folder.rglob("*.py")):
+            h.update(f"{name}/{path.relative_to(folder).as_posix()}".encode())
+            h.update(path.read_bytes())
+    return f"{trixanes.__version__}+{h.hexdigest()[:16]}"
+
+
+def generator_version() -> str:
+    """`source_version` of `GENERATOR_PACKAGES`: what a simulation's bytes depend on."""
+    return source_version(GENERATOR_PACKAGES)
+
+
+def simulation_key(scenario) -> str:
+    """sha256 of the resolved scenario and `generator_version`.
+
+    Examples
+    --------
+    >>> from trixanes.synth.config import Scenario
+    >>> k = simulation_key(Scenario.preset("tiny"))
+    >>> len(k), k == simulation_key(Scenario.preset("tiny").replace(seed=1))
+    (64, False)
+    """
+    if not hasattr(scenario, "to_toml"):
+        raise ValueError(f"scenario: expected a trixanes.synth.config.Scenario, got {type(scenario).__name__}")
+    blob = json.dumps({"scenario": scenario.to_toml(), "generator": generator_version()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """``$TRIXANES_CACHE``, else ``$XDG_CACHE_HOME/trixanes/simulations`` (``~/.cache`` by default)."""
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "trixanes" / "simulations"
+
+
+def _load(folder: Path, key: str) -> CachedSimulation | None:
+    """The entry in ``folder`` if its manifest is there and every file matches it."""
+    try:
+        m = json.loads((folder / MANIFEST).read_text())
+        if m["key"] != key:
+            return None
+        files = m["files"]
+        for name, size in files.items():
+            if (folder / name).stat().st_size != size:
+                return None
+        scans = tuple(folder / name for name in m["scans"])
+        return CachedSimulation(folder, scans, folder / m["references"], folder / m["truth"],
+                                folder / m["scenario"], key, True, float(m["seconds"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def cached_simulation(scenario, cache_dir=None, *, progress: bool = False) -> CachedSimulation:
+    """The scans, references and truth of ``scenario``: from the cache, or simulated into it.
+
+    Parameters
+    ----------
+    scenario : trixanes.synth.config.Scenario
+    cache_dir : path-like, optional
+        The cache folder; default `default_cache_dir`.
+    progress : bool
+        Show the simulation's progress bars.
+
+    Returns
+    -------
+    CachedSimulation
+        ``cached`` says whether it was there already.
+
+    Raises
+    ------
+    ValueError
+        ``cache_dir`` is a file or cannot be written; or the scenario cannot be
+        simulated (the simulation's own error).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from trixanes.synth.config import Scenario
+    >>> sc = Scenario.preset("tiny").replace(acquisition={"detector_cols": 24, "detector_rows": 8,
+    ...                                                   "n_projections": 12})
+    >>> d = tempfile.mkdtemp()
+    >>> first, again = cached_simulation(sc, d), cached_simulation(sc, d)
+    >>> first.cached, again.cached, again.scan_paths == first.scan_paths
+    (False, True, True)
+    """
+    from trixanes.synth.simulate import simulate
+
+    cache = check_out_dir(default_cache_dir() if cache_dir is None else cache_dir, "simulation cache")
+    key = simulation_key(scenario)
+    final = cache / key
+    found = _load(final, key)
+    if found is not None:
+        return found
+    work = make_work_dir(cache, ".sim-")
+    try:
+        res = simulate(scenario, work, progress=progress)
+        files = {p.name: p.stat().st_size for p in work.iterdir() if p.is_file() and p.name != OWNER_FILE}
+        write_json(work / MANIFEST, {
+            "key": key, "generator": generator_version(), "scenario_name": scenario.name,
+            "seed": scenario.seed, "seconds": res.seconds, "files": files,
+            "scans": [p.name for p in res.scan_paths], "references": res.references_path.name,
+            "truth": res.truth_path.name, "scenario": res.scenario_path.name})
+        (work / OWNER_FILE).unlink(missing_ok=True)
+        if final.exists() and _load(final, key) is None:
+            shutil.rmtree(final, ignore_errors=True)  # an incomplete or damaged entry: replaced
+        try:
+            os.rename(work, final)
+        except OSError:  # another process put the same entry in place first: keep that one
+            found = _load(final, key)
+            if found is None:
+                raise
+            shutil.rmtree(work, ignore_errors=True)
+            return found
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(work)
+        raise
+    made = _load(final, key)
+    return CachedSimulation(made.folder, made.scan_paths, made.references_path, made.truth_path,
+                            made.scenario_path, key, False, made.seconds)
