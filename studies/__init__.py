@@ -1,6 +1,6 @@
 """Studies: parameter sweeps that answer the users' questions with numbers.
 
-Each study module has ``build_tasks(quick, repeats) -> list[Task]`` and
+Each study module has ``build_tasks(quick, repeats, pipeline) -> list[Task]`` and
 ``summarize(rows) -> (Figure, markdown)``. :func:`run_study` runs a study's
 scenarios on Dask (cached per scenario, see :mod:`studies.sweep`) and writes
 ``<name>.csv``, ``<name>.png`` and ``<name>.md`` into the output folder;
@@ -11,6 +11,7 @@ running a scenario. What a verdict may claim is fixed in :mod:`studies.verdict`.
 from __future__ import annotations
 
 import importlib
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,8 @@ def study_module(name: str):
 def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int = 2,
               repeats: int = 1, quick: bool = False, threads_per_worker: int = 1,
               task_threads: int | None = None,
-              progress: bool = True, keep_files: bool = False, fn=None) -> StudyResult:
+              progress: bool = True, keep_files: bool = False, fn=None, pipeline=None,
+              sim_cache=None) -> StudyResult:
     """Run a study's sweep and write its CSV, figure and Markdown verdict.
 
     Parameters
@@ -99,6 +101,15 @@ def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int 
         Keep each scenario's scans, truth and limap.h5 in the cache (large).
     fn : callable, optional
         Replacement of the simulate -> process -> validate chain (tests).
+    pipeline : Pipeline or str, optional
+        The pipeline under study (`trixanes.validate.plugin.parse_pipeline`):
+        default trixanes' own. Another one gets the scans and references only,
+        so a study's processing options (SIRT against FBP, registration off)
+        collapse to one series named after it; ``binning`` needs trixanes' own.
+        The verdict names the pipeline.
+    sim_cache : path-like, optional
+        Keep the simulations in this `trixanes.studies.simcache` folder, so that
+        the same study with another pipeline simulates nothing.
 
     Returns
     -------
@@ -109,16 +120,19 @@ def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int 
     >>> res = run_study("dead_angle", "out/dead_angle", quick=True)  # doctest: +SKIP
     >>> print(res.markdown_path.read_text())  # doctest: +SKIP
     """
+    from trixanes.validate.plugin import parse_pipeline
+
     module = study_module(name)
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats: must be an integer >= 1, got {repeats!r}")
+    pipe = parse_pipeline(pipeline)
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    tasks = module.build_tasks(quick, repeats)
+    tasks = module.build_tasks(quick, repeats, pipe)
     rows = run_sweep(tasks, out_dir / "cache", scheduler=scheduler, workers=workers,
                      threads_per_worker=threads_per_worker, task_threads=task_threads,
-                     progress=progress, fn=fn,
-                     keep_files=keep_files)
+                     progress=progress, fn=fn, keep_files=keep_files, pipeline=pipe,
+                     sim_cache=sim_cache)
     csv_path = write_csv(rows, out_dir / f"{name}.csv")
     figure_path, md_path = write_summary(name, rows, out_dir, repeats=repeats, quick=quick)
     return StudyResult(name, csv_path, figure_path, md_path, tuple(rows),
@@ -151,8 +165,12 @@ def write_summary(name: str, rows, out_dir, *, repeats: int, quick: bool) -> tup
     fig, text = study_module(name).summarize(rows)
     figure_path = save_figure(fig, out_dir / f"{name}.png")
     failed = [r for r in rows if r.get("status") != "ok"]
+    # what processed the scans, in words, as the rows say (a CSV of an older run says nothing)
+    said = sorted({(str(r.get("pipeline")), str(r.get("pipeline.describe") or ""))
+                   for r in rows if r.get("pipeline")})
+    pipeline = "; ".join(f"`{n}`" + (f" ({d})" if d else "") for n, d in said) or "not recorded"
     md_path = write_text(out_dir / f"{name}.md",
-                         _markdown(name, text, rows, failed, repeats, quick, out_dir))
+                         _markdown(name, text, rows, failed, repeats, quick, out_dir, pipeline))
     return figure_path, md_path
 
 
@@ -189,7 +207,7 @@ def resummarize(name: str, out_dir, *, quick: bool | None = None) -> tuple[Path,
         raise ValueError(f"{path}: not a study CSV (no rows, or no 'repeat' column)")
     repeats = int(max(r["repeat"] for r in rows if r.get("repeat") is not None)) + 1
     if quick is None:
-        quick = len(rows) == len(module.build_tasks(True, repeats))
+        quick = len(rows) == len(module.build_tasks(True, repeats, _pipeline_of(rows)))
     return write_summary(name, rows, out_dir, repeats=repeats, quick=quick)
 
 
@@ -205,19 +223,31 @@ def _files(name, out_dir: Path) -> list[str]:
             f"`{name}.md` (this verdict); {cards}."]
 
 
-def _markdown(name, text, rows, failed, repeats, quick, out_dir) -> str:
+def _pipeline_of(rows):
+    """A stand-in for the pipeline a study CSV names (for counting its tasks): None for trixanes'."""
+    from trixanes.validate.plugin import CommandPipeline
+
+    names = sorted({str(r.get("pipeline")) for r in rows} - {"None", "", "trixanes"})
+    return CommandPipeline(f"{shlex.quote(names[0])} {{out}}") if names else None
+
+
+def _markdown(name, text, rows, failed, repeats, quick, out_dir, pipeline) -> str:
     spread = (f"numbers are mean ± standard deviation over {repeats} seeds" if repeats > 1 else
               "one seed per point, so no error bars: rerun with `--repeats 3` or more")
     if len(failed) == len(rows):
         text = "## Verdict\n\nNo scenario finished, so there is nothing to conclude yet."
     head = [f"# Study `{name}`{' (quick)' if quick else ''}", "", f"*{STUDIES[name]}*", "",
+            f"Pipeline: {pipeline}.", "",
             f"{len(rows)} scenarios, {len(rows) - len(failed)} finished; {spread}.", ""]
     tail = []
     if failed:
         tail = ["", "## Failed scenarios", "",
                 "These are left out above and retried on the next run "
                 "(traceback in `cache/<key>/error.json`):", ""]
-        tail += [f"- {r.get('label')} (seed {r.get('seed')}, key {str(r.get('key'))[:12]}): "
-                 f"{r.get('error')}" for r in failed]
+        for r in failed:
+            first, *more = str(r.get("error")).splitlines() or [""]
+            tail.append(f"- {r.get('label')} (seed {r.get('seed')}, key {str(r.get('key'))[:12]}): {first}")
+            if more:  # a pipeline's stderr tail: its last lines, as code
+                tail += ["", "  ```", *(f"  {line}" for line in more[-12:]), "  ```"]
     tail += _files(name, Path(out_dir))
     return "\n".join(head) + "\n" + text.rstrip() + "\n" + "\n".join(tail) + "\n"

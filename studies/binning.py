@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from trixanes.validate.plugin import is_trixanes
+
 from .summary import Panel, curve_table, curves, fmt_point, panel_figure, value
 from .verdict import K_SIGMA, NO_ERROR_BAR, order, ties, trend
 from .sweep import base_options, base_scenario, repeat_tasks
@@ -22,8 +24,12 @@ FACTORS_QUICK = (1, 2, 4)
 SATURATION = 0.10  # a step that improves the interior RMSE by less than this is "saturated"
 
 
-def build_tasks(quick: bool, repeats: int):
-    """One scenario per seed, processed at every binning factor."""
+def build_tasks(quick: bool, repeats: int, pipeline=None):
+    """One scenario per seed, processed at every binning factor (trixanes' own pipeline only)."""
+    if not is_trixanes(pipeline):
+        raise ValueError(f"study binning sweeps the binning option of trixanes' own pipeline; "
+                         f"pipeline {pipeline.name!r} has no such option (run dead_angle, edge_energy, "
+                         f"dose, calibration or registration with it)")
     base = base_scenario(quick)
     tasks = []
     for n in FACTORS_QUICK if quick else FACTORS:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from trixanes.validate.plugin import is_trixanes
+
 from .summary import Panel, curve_table, curves, fmt_pm, panel_figure, value
 from .verdict import NO_ERROR_BAR, K_SIGMA, difference, order, order_sentence, split, trend
 from .sweep import base_options, base_scenario, repeat_tasks, resolved_projections
@@ -22,8 +24,13 @@ ALGORITHMS = ("fbp", "sirt")
 CENTER_DEG = 90.0
 
 
-def build_tasks(quick: bool, repeats: int):
-    """Wedge widths × {blocked wedge, limited range (full sweep only)} × {FBP, SIRT}."""
+def build_tasks(quick: bool, repeats: int, pipeline=None):
+    """Wedge widths × {blocked wedge, limited range (full sweep only)} × {FBP, SIRT}.
+
+    Another pipeline than trixanes' own has no algorithm option: one series per
+    variant, named after it.
+    """
+    algorithms = ALGORITHMS if is_trixanes(pipeline) else (pipeline.name,)
     base = base_scenario(quick)
     acq = base.acquisition
     lo, hi = acq.angle_range_deg
@@ -41,9 +48,9 @@ def build_tasks(quick: bool, repeats: int):
                 change = {"angle_range_deg": (-half, half), "dead_wedge_deg": 0.0,
                           "n_projections": max(2, round(2 * half / step) + 1)}
             scenario = base.replace(acquisition=change)
-            for algo in ALGORITHMS:
+            for algo in algorithms:
                 tasks += repeat_tasks(NAME, f"{variant} {w}° {algo}", scenario,
-                                      base_options(quick, algorithm=algo),
+                                      base_options(quick, algorithm=algo) if algo in ALGORITHMS else {},
                                       {"wedge_deg": w, "variant": variant, "algorithm": algo,
                                        "series": f"{variant}, {algo}"}, repeats)
     return tasks
@@ -76,10 +83,12 @@ def summarize(rows):
         lines.append(f"- **{series}**: {trend(c, 'interior Li RMSE', '°')}"
                      + (f"; {trend(bias, 'AM Li bias', '°')}" if bias is not None else "") + ".")
     sigma = any(np.isfinite(c.std).any() for c in rmse.values())
-    lines += ["", "SIRT against FBP, metric by metric (biases by magnitude; "
-              + (f"significant only beyond {K_SIGMA:g} combined σ):" if sigma else
-                 f"{NO_ERROR_BAR}, so the order of the numbers only):"), ""]
-    lines += _algorithm_comparison(panels)
+    comparison = _algorithm_comparison(panels)  # none for a pipeline without the FBP/SIRT option
+    if comparison:
+        lines += ["", "SIRT against FBP, metric by metric (biases by magnitude; "
+                  + (f"significant only beyond {K_SIGMA:g} combined σ):" if sigma else
+                     f"{NO_ERROR_BAR}, so the order of the numbers only):"), ""]
+        lines += comparison
     lines += ["", "## Interior Li RMSE", "", curve_table(rmse, "wedge (°)"),
               "", "## Per-particle mean-Li MAE", "", curve_table(panels[3].curves, "wedge (°)")]
     return fig, "\n".join(lines)

@@ -20,7 +20,7 @@ N_PROJ_QUICK = (45, 90, 180)
 DEFAULT_FLUX = 2e4
 
 
-def build_tasks(quick: bool, repeats: int):
+def build_tasks(quick: bool, repeats: int, pipeline=None):
     """Projection counts at flux = D / n, D fixed by the base scenario."""
     base = base_scenario(quick)
     acq = base.acquisition

@@ -25,7 +25,7 @@ EDGES_QUICK_KEV = (8.340, 8.350, 8.360)
 X_PRISTINE, X_CHARGED = 1.0, 0.38
 
 
-def build_tasks(quick: bool, repeats: int):
+def build_tasks(quick: bool, repeats: int, pipeline=None):
     """One scenario per edge energy."""
     base = base_scenario(quick)
     tasks = []

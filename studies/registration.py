@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from trixanes.validate.plugin import is_trixanes
+
 from .summary import Panel, curve_table, curves, fmt_point, panel_figure, value
 from .verdict import K_SIGMA, NO_ERROR_BAR, difference, order, order_sentence, trend
 from .sweep import base_options, base_scenario, repeat_tasks
@@ -20,10 +22,16 @@ DRIFTS_PX = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 DRIFTS_QUICK_PX = (0.0, 2.0, 6.0)
 
 
-def build_tasks(quick: bool, repeats: int):
+def build_tasks(quick: bool, repeats: int, pipeline=None):
     """Drift with registration on; registration off as control (full sweep, and the
-    largest drift in the quick one)."""
+    largest drift in the quick one). Another pipeline than trixanes' own: one series,
+    named after it (its registration is its own)."""
     base = base_scenario(quick)
+    if not is_trixanes(pipeline):
+        return [t for d in (DRIFTS_QUICK_PX if quick else DRIFTS_PX)
+                for t in repeat_tasks(NAME, f"drift {d:g} px, {pipeline.name}",
+                                      base.replace(acquisition={"drift_px": d}), {},
+                                      {"drift_px": d, "register": None, "series": pipeline.name}, repeats)]
     drifts = DRIFTS_QUICK_PX if quick else DRIFTS_PX
     tasks = []
     for d in drifts:

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from trixanes._shared.atomic import write_text
 from trixanes._shared.jsonio import write_json
+from trixanes.validate.plugin import is_trixanes
 
 from .cluster import run_on_dask
 from .simcache import cached_simulation, source_version
@@ -99,19 +100,6 @@ def code_version() -> str:
     return source_version(CODE_PACKAGES)
 
 
-def native(pipeline) -> bool:
-    """Whether ``pipeline`` is trixanes' own, which takes each task's processing options.
-
-    Examples
-    --------
-    >>> native(None), native("trixanes"), native("python other.py {scans} --out {out}")
-    (True, True, False)
-    """
-    from trixanes.validate.plugin import TrixanesPipeline, parse_pipeline
-
-    return isinstance(parse_pipeline(pipeline), TrixanesPipeline)
-
-
 def task_key(task: Task, pipeline=None) -> str:
     """sha256 of the scenario TOML, the processing options, the pipeline and :func:`code_version`.
 
@@ -148,7 +136,7 @@ def task_key(task: Task, pipeline=None) -> str:
     what = {"scenario": task.scenario.to_toml(),
             "options": {k: _plain(v) for k, v in sorted(task.options.items())},
             "code": code_version()}
-    if not (native(pipe) and getattr(pipe, "options", None) is None):
+    if not (is_trixanes(pipe) and getattr(pipe, "options", None) is None):
         what["pipeline"] = pipe.spec
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
@@ -198,7 +186,7 @@ def run_chain(task: Task, folder: Path, keep_files: bool = False, *, pipeline=No
 
     pipe = parse_pipeline(pipeline)
     options = _process_options(task, pipe)
-    own = native(pipe)
+    own = is_trixanes(pipe)
     shutil.rmtree(folder / "sim", ignore_errors=True)  # leftovers of an interrupted run
     t0 = time.perf_counter()
     try:
@@ -407,7 +395,7 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
     pipeline : Pipeline or str, optional
         What processes the scans (`trixanes.validate.plugin.parse_pipeline`):
         default trixanes' own with each task's options. Part of every key; each
-        row names it in its ``pipeline`` column.
+        row names it in its ``pipeline`` and ``pipeline.describe`` columns.
     sim_cache : path-like, optional
         Take the simulations from this `trixanes.studies.simcache` folder (made
         there once), so that another pipeline on the same scenarios simulates
@@ -466,5 +454,5 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
         if row is None:
             # a duplicate scenario shares the computation but keeps its own label
             row = {**done[k], **t.identity()}
-        result.append({**row, "pipeline": pipe.name})
+        result.append({**row, "pipeline": pipe.name, "pipeline.describe": pipe.describe()})
     return result

@@ -47,6 +47,22 @@ def _main(
     pass
 
 
+_PIPELINE_HELP = ("The pipeline to run: 'trixanes' (default), a command template such as "
+                  "'python my_pipe.py {pre} {edge} {post} --refs {references} --out {out}' "
+                  "(placeholders {pre} {edge} {post} {scans} {references} {out} {scenario} {python}; "
+                  "run without a shell), or a Python entry point module:function or file.py:function.")
+_TIMEOUT_HELP = "Seconds after which a pipeline command is killed and its run counted as failed."
+
+
+def _pipeline(spec, timeout_s):
+    """The --pipeline option as a pipeline (a usage error is a ValueError, exit 2)."""
+    from trixanes.validate.plugin import parse_pipeline
+
+    if timeout_s is not None and not timeout_s > 0:
+        raise ValueError(f"--pipeline-timeout: must be a positive number of seconds, got {timeout_s:g}")
+    return parse_pipeline(spec, timeout_s=timeout_s)
+
+
 def _fail(exc: Exception) -> None:
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
@@ -242,14 +258,20 @@ def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder."),
     preset: str = typer.Option("default", help="Scenario preset."),
     seed: int = typer.Option(0, help="Random seed."),
+    pipeline: Optional[str] = typer.Option(None, "--pipeline", help=_PIPELINE_HELP),
+    pipeline_timeout: Optional[float] = typer.Option(None, "--pipeline-timeout", help=_TIMEOUT_HELP),
 ):
     """Simulate -> process -> validate the default scenario and write report.html."""
     from trixanes.demo import run_demo
+    from trixanes.validate.plugin import PipelineFailed
 
     try:
-        run_demo(out, preset=preset, seed=seed)
+        run_demo(out, preset=preset, seed=seed, pipeline=_pipeline(pipeline, pipeline_timeout))
     except (ValueError, OSError) as exc:
         _fail(exc)
+    except PipelineFailed as exc:
+        typer.secho(f"the pipeline failed: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -262,15 +284,23 @@ def study(
     quick: bool = typer.Option(False, "--quick", help="Small, fast version of the study."),
     task_threads: Optional[int] = typer.Option(
         None, help="numba/SimpleITK threads per scenario (default: cores / workers)."),
+    pipeline: Optional[str] = typer.Option(None, "--pipeline", help=_PIPELINE_HELP),
+    pipeline_timeout: Optional[float] = typer.Option(None, "--pipeline-timeout", help=_TIMEOUT_HELP),
+    sim_cache: Optional[Path] = typer.Option(
+        None, "--sim-cache", help="Keep the simulations in this folder, so that the same study with "
+                                  "another pipeline simulates nothing (default: each is removed)."),
 ):
     """Run a parameter sweep (simulate -> process -> validate per scenario) on Dask."""
     from trixanes.studies import run_study
 
     try:
-        run_study(name, out, scheduler=scheduler, workers=workers, repeats=repeats, quick=quick,
-                  task_threads=task_threads)
+        res = run_study(name, out, scheduler=scheduler, workers=workers, repeats=repeats, quick=quick,
+                        task_threads=task_threads, pipeline=_pipeline(pipeline, pipeline_timeout),
+                        sim_cache=sim_cache)
     except (ValueError, OSError) as exc:
         _fail(exc)
+    typer.echo(f"wrote {res.markdown_path}, {res.csv_path.name}, {res.figure_path.name} "
+               f"({len(res.rows)} scenarios, {res.n_failed} failed, {res.seconds:.0f} s)")
 
 
 def main() -> None:  # pragma: no cover

@@ -7,6 +7,7 @@ beamline: the pipeline never sees the truth.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import html
@@ -45,37 +46,54 @@ def check_targets(card: dict) -> list[tuple[str, float | None, str, bool]]:
     return out
 
 
-def run_demo(out_dir, *, preset: str = "default", seed: int = 0, progress: bool = True) -> dict:
+def run_demo(out_dir, *, preset: str = "default", seed: int = 0, progress: bool = True,
+             pipeline=None) -> dict:
     """Simulate, process and validate one scenario; write ``out_dir/report.html``.
+
+    Parameters
+    ----------
+    out_dir : path-like
+    preset : str
+        Scenario preset.
+    seed : int
+    progress : bool
+    pipeline : Pipeline or str, optional
+        What processes the scans (`trixanes.validate.plugin.parse_pipeline`);
+        default trixanes' own. The statistics and figures of another one's
+        Li map are computed by `trixanes.pipeline.analyze` from its limap.h5.
 
     Returns
     -------
     dict
         The scorecard.
+
+    Raises
+    ------
+    trixanes.validate.plugin.PipelineFailed
+        The pipeline failed: its error and stderr tail.
     """
     from trixanes.pipeline import figures as pfig
-    from trixanes.pipeline.process import ProcessOptions, process
     from trixanes.synth.config import Scenario
     from trixanes.synth.simulate import simulate
+    from trixanes.validate.plugin import parse_pipeline
     from trixanes.validate.scorecard import summary_table, validate
 
+    pipe = parse_pipeline(pipeline)
     out = Path(out_dir)
     t0 = time.perf_counter()
     sc = Scenario.preset(preset).replace(seed=seed)
-    print(f"trixanes demo: scenario '{sc.name}', seed {sc.seed} -> {out}/", flush=True)
+    print(f"trixanes demo: scenario '{sc.name}', seed {sc.seed}, pipeline {pipe.name} -> {out}/", flush=True)
     sim = simulate(sc, out / "simulate", progress=progress)
     t_sim = time.perf_counter() - t0
-    # the pipeline's figures are drawn once, below, with the truth overlaid
-    res = process(sim.scan_paths, sim.references_path, out / "process", ProcessOptions(figures=False),
-                  progress=progress)
-    t_proc = res.seconds
+    limap_path, stats, log, t_proc = _process(pipe, sim, out / "process", progress)
     t1 = time.perf_counter()
-    card = validate(sim.truth_path, res.limap_path, out / "validate", figures=True)
+    card = validate(sim.truth_path, limap_path, out / "validate", figures=True)
     t_val = time.perf_counter() - t1
 
-    limap, mu = read_limap(res.limap_path, mu=True)
+    limap, mu = read_limap(limap_path, mu=True)
     compare_dir = out / "process" / "figures"
-    compare = pfig.save_all(res.stats, limap.li, mu["post"], limap.voxel_size_um[0], compare_dir,
+    grey = mu.get("post", limap.am_mask.astype("float32"))  # a foreign limap.h5 may hold no volumes
+    compare = pfig.save_all(stats, limap.li, grey, limap.voxel_size_um[0], compare_dir,
                             reference_stats=card.truth_stats)
 
     print()
@@ -87,16 +105,45 @@ def run_demo(out_dir, *, preset: str = "default", seed: int = 0, progress: bool 
         print(f"  {'PASS' if met else 'MISS'}  {name} = {shown} (target {rule})")
     timing = {"simulate_s": t_sim, "process_s": t_proc, "validate_s": t_val,
               "total_s": time.perf_counter() - t0}
-    path = _write_report(out / "report.html", sc, sim, res, card, targets, timing,
+    path = _write_report(out / "report.html", sc, sim, pipe, stats, log, card, targets, timing,
                          compare, out / "validate")
     print(f"\nreport: {path}  ({timing['total_s']:.0f} s: simulate {t_sim:.0f} s, "
           f"process {t_proc:.0f} s, validate {t_val:.0f} s)")
     return card
 
 
-def _write_report(path, sc, sim, res, card, targets, timing, compare_figs, val_dir) -> Path:
+def _process(pipe, sim, out_dir, progress):
+    """Run the pipeline: (limap path, stats, log lines, seconds)."""
+    from trixanes.pipeline.analyze import analyze
+    from trixanes.pipeline.process import ProcessOptions, process
+    from trixanes.validate.plugin import PipelineFailed, TrixanesPipeline, run_pipeline
+
+    if isinstance(pipe, TrixanesPipeline):
+        # the pipeline's figures are drawn once, by run_demo, with the truth overlaid
+        opts = pipe.options or ProcessOptions()
+        res = process(sim.scan_paths, sim.references_path, out_dir, replace(opts, figures=False),
+                      progress=progress)
+        return res.limap_path, res.stats, list(res.log), res.seconds
+    run = run_pipeline(pipe, sim.scan_paths, sim.references_path, out_dir, scenario_path=sim.scenario_path)
+    if not run.ok:
+        raise PipelineFailed(run)
+    from scipy import ndimage
+
+    limap = read_limap(run.limap_path)
+    log = [pipe.describe(), f"finished in {run.seconds:.1f} s; the statistics and figures below are "
+                            f"trixanes.pipeline.analyze's of its limap.h5"]
+    labels = limap.labels
+    if labels is None:  # particles as connected AM regions, for the per-particle figure
+        labels = ndimage.label(limap.am_mask)[0].astype("int32")
+        log.append("its limap.h5 has no /labels: particles are the connected regions of its /am_mask")
+    stats = analyze(limap.li, limap.am_mask, labels, limap.voxel_size_um)
+    log += run.stderr_tail.splitlines()[-20:]
+    return run.limap_path, stats, log, run.seconds
+
+
+def _write_report(path, sc, sim, pipe, stats, log_lines, card, targets, timing, compare_figs, val_dir) -> Path:
     acq, sample, lith, spectra = sc.acquisition, sc.sample, sc.lithium, sc.spectra
-    st = res.stats.acquisition or {}
+    st = stats.acquisition or {}
     scenario = report.table([
         ("field of view", f"{acq.detector_cols * acq.pixel_size_um:.1f} × "
                           f"{acq.detector_rows * acq.pixel_size_um:.1f} µm "
@@ -152,14 +199,14 @@ def _write_report(path, sc, sim, res, card, targets, timing, compare_figs, val_d
     }
     val = "".join(report.figure(val_dir / name, val_captions.get(name.removesuffix(".png"), name))
                   for name in card.get("figures", []))
-    log = "<pre>" + "\n".join(html.escape(line) for line in res.log) + "</pre>"
+    log = "<pre>" + "\n".join(html.escape(line) for line in log_lines) + "</pre>"
     timing_t = report.table([(k.removesuffix("_s"), float(v)) for k, v in timing.items()],
                             header=("stage", "seconds"))
     return report.write_report(
         path,
         title="trixanes demo: how far to trust the 3D Li map",
         subtitle=(f"Scenario '{sc.name}' simulated, processed by the same pipeline that runs on "
-                  f"beamline data, and scored against its ground truth."),
+                  f"beamline data ({pipe.describe()}), and scored against its ground truth."),
         sections=[
             ("Scorecard", tgt + more),
             ("Scenario and acquisition", scenario),

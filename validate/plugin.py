@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from trixanes.pipeline.process import ProcessOptions
 
 __all__ = ["Pipeline", "TrixanesPipeline", "CommandPipeline", "CallablePipeline", "PipelineRun",
-           "PipelineFailed", "PLACEHOLDERS", "parse_pipeline", "run_pipeline"]
+           "PipelineFailed", "PLACEHOLDERS", "is_trixanes", "parse_pipeline", "run_pipeline"]
 
 #: placeholders of a command template; ``{scans}`` is the three scans as three arguments
 #: (the order given), ``{python}`` the interpreter running trixanes
@@ -472,6 +472,17 @@ def parse_pipeline(spec: str | Pipeline | None, *, timeout_s: float | None = Non
     if "{" not in text and _ENTRY.fullmatch(text):
         return CallablePipeline(text)
     return CommandPipeline(text, timeout_s=timeout_s)
+
+
+def is_trixanes(pipeline) -> bool:
+    """Whether ``pipeline`` (a `Pipeline` or a spec) is trixanes' own, which takes processing options.
+
+    Examples
+    --------
+    >>> is_trixanes(None), is_trixanes("trixanes"), is_trixanes("python other.py {scans} --out {out}")
+    (True, True, False)
+    """
+    return isinstance(parse_pipeline(pipeline), TrixanesPipeline)
 
 
 def run_pipeline(pipeline: Pipeline | str | None, scans, references, out_dir, *,

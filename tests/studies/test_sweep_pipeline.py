@@ -59,3 +59,35 @@ def test_failing_pipeline_is_an_error_row_with_its_stderr(tmp_path):
     assert "exited with status 4" in rows[0]["error"] and "bad calibration" in rows[0]["error"]
     err = json.loads((tmp_path / "s" / rows[0]["key"] / "error.json").read_text())
     assert "bad calibration" in err["error"]
+
+
+def test_study_with_a_foreign_pipeline_names_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from trixanes.cli import app
+
+    out = tmp_path / "dead angle"
+    r = CliRunner().invoke(app, ["study", "dead_angle", "--quick", "--out", str(out), "--scheduler", "inline",
+                                 "--sim-cache", str(tmp_path / "sims"), "--pipeline", MINIMAL,
+                                 "--pipeline-timeout", "300"])
+    assert r.exit_code == 0, r.output
+    md = (out / "dead_angle.md").read_text()
+    assert "Pipeline: `minimal_iradon.py` (command: " in md and "3 scenarios, 3 finished" in md
+    assert "**wedge, minimal_iradon.py**" in md and "SIRT against FBP" not in md
+
+
+def test_studies_collapse_processing_options_for_a_foreign_pipeline():
+    from trixanes.studies import study_module
+    from trixanes.validate.plugin import parse_pipeline
+
+    pipe = parse_pipeline(MINIMAL)
+    dead = study_module("dead_angle").build_tasks(True, 1, pipe)
+    assert len(dead) == len(study_module("dead_angle").build_tasks(True, 1)) // 2
+    assert {t.params["algorithm"] for t in dead} == {"minimal_iradon.py"} and all(not t.options for t in dead)
+    reg = study_module("registration").build_tasks(True, 2, pipe)
+    assert {t.params["series"] for t in reg} == {"minimal_iradon.py"} and len(reg) == 2 * len(
+        {t.params["drift_px"] for t in reg})
+    with pytest.raises(ValueError, match="binning option of trixanes' own pipeline"):
+        study_module("binning").build_tasks(True, 1, pipe)
+    for name in ("edge_energy", "dose", "calibration"):  # scenario sweeps: the same tasks
+        assert len(study_module(name).build_tasks(True, 1, pipe)) == len(study_module(name).build_tasks(True, 1))
