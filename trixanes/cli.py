@@ -303,5 +303,39 @@ def study(
                f"({len(res.rows)} scenarios, {res.n_failed} failed, {res.seconds:.0f} s)")
 
 
+@app.command()
+def regress(
+    out: Path = typer.Option(..., "--out", help="Output folder: regress.json, and per scenario what the "
+                                                "pipeline wrote and its scorecard."),
+    suite: str = typer.Option("quick", "--suite", help="quick (about half a minute), standard (minutes) "
+                                                      "or a suite TOML file."),
+    pipeline: Optional[str] = typer.Option(None, "--pipeline", help=_PIPELINE_HELP),
+    pipeline_timeout: Optional[float] = typer.Option(None, "--pipeline-timeout", help=_TIMEOUT_HELP),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="Baseline JSON (default OUT/baseline.json)."),
+    update_baseline: bool = typer.Option(False, "--update-baseline",
+                                         help="Write the baseline from this run instead of comparing."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML here (for CI)."),
+    cache: Optional[Path] = typer.Option(
+        None, "--cache", help="Simulation cache (default $TRIXANES_CACHE or ~/.cache/trixanes/simulations); "
+                              "a copied cache folder is used as it is."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+):
+    """Is my pipeline still as good as it was? Run a suite, compare each score with the baseline.
+
+    Exits 0 when no score got worse beyond its tolerance, 1 when one did or a
+    pipeline run failed (both named), 2 on a usage error.
+    """
+    from trixanes.studies.regress import format_table, run_regress
+
+    try:
+        report = run_regress(suite, out, pipeline=_pipeline(pipeline, pipeline_timeout), baseline=baseline,
+                             update_baseline=update_baseline, junit=junit, cache_dir=cache,
+                             progress=not quiet)
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+    typer.echo(format_table(report))
+    raise typer.Exit(code=report.exit_code)
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())

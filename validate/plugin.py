@@ -163,7 +163,7 @@ class TrixanesPipeline(Pipeline):
     ('trixanes', 'trixanes', None)
     """
 
-    options: ProcessOptions | None = None  # None: the defaults
+    options: ProcessOptions | None = None  # None: the defaults without figures (a validated run needs none)
 
     def __post_init__(self):
         from trixanes.pipeline.process import ProcessOptions
@@ -182,12 +182,18 @@ class TrixanesPipeline(Pipeline):
     def spec(self) -> dict:
         from trixanes.pipeline.process import ProcessOptions
 
-        return {"kind": "trixanes", "options": to_jsonable(self.options or ProcessOptions())}
+        return {"kind": "trixanes", "options": to_jsonable(self.resolved_options())}
+
+    def resolved_options(self) -> ProcessOptions:
+        """The options it runs with: ``options``, or the defaults with ``figures=False``."""
+        from trixanes.pipeline.process import ProcessOptions
+
+        return self.options or ProcessOptions(figures=False)
 
     def _execute(self, scans, references, out_dir, scenario_path) -> _Outcome:
         from trixanes.pipeline.process import process
 
-        result = process(scans, references, out_dir, options=self.options, progress=False)
+        result = process(scans, references, out_dir, options=self.resolved_options(), progress=False)
         return _Outcome(Path(result.limap_path))
 
 
