@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,22 @@ def needs(*names: str):
     missing = [n for n in names if not (SHARED_DATA / n).is_file()]
     return pytest.mark.skipif(bool(missing), reason=f"needs the measured data file(s) {', '.join(missing)}, "
                                                     f"not found in {SHARED_DATA}")
+
+
+def dataset_digest(path) -> str:
+    """SHA-256 of every dataset's name and values in an HDF5 file.
+
+    Equal for files with the same data written at different times (the
+    provenance attributes carry the time of the run, so the bytes differ).
+    """
+    import h5py
+    import numpy as np
+
+    h = hashlib.sha256()
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                h.update(name.encode())
+                h.update(np.ascontiguousarray(obj[()]).tobytes())
+        f.visititems(visit)
+    return h.hexdigest()

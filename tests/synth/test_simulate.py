@@ -1,25 +1,13 @@
-import hashlib
-
 import h5py
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import dataset_digest
 from trixanes.synth.config import Scenario
 from trixanes.synth.simulate import simulate
 from trixanes.io.dataexchange import read_scan
-
-
-def _digest(path):
-    h = hashlib.sha256()
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                h.update(name.encode())
-                h.update(np.ascontiguousarray(obj[()]).tobytes())
-        f.visititems(visit)
-    return h.hexdigest()
 
 
 def test_writes_beamline_files_that_the_pipeline_reads(small_sim):
@@ -59,8 +47,8 @@ def test_same_seed_same_files_other_seed_other_sample(tmp_path, small_sim):
 
     again = simulate(small_scenario(), tmp_path / "again", progress=False)
     for a, b in zip(small_sim.scan_paths, again.scan_paths):
-        assert _digest(a) == _digest(b)
-    assert _digest(small_sim.truth_path) == _digest(again.truth_path)
+        assert dataset_digest(a) == dataset_digest(b)
+    assert dataset_digest(small_sim.truth_path) == dataset_digest(again.truth_path)
     other = simulate(small_scenario().replace(seed=1), tmp_path / "other", progress=False)
     with h5py.File(other.truth_path) as f1, h5py.File(small_sim.truth_path) as f2:
         assert not np.array_equal(f1["phase"][...], f2["phase"][...])
@@ -184,7 +172,7 @@ def test_tiled_phantom_writes_the_same_files(tmp_path):
     tiled = simulate(sc, tmp_path / "tiled", progress=False, phantom="tiled",
                      phantom_bytes=2 * 26 * 128 * 128, band_bytes=1)  # 2-row slabs, 1-row bands
     for a, b in zip(whole.scan_paths + (whole.truth_path,), tiled.scan_paths + (tiled.truth_path,)):
-        assert _digest(a) == _digest(b), b.name
+        assert dataset_digest(a) == dataset_digest(b), b.name
     assert (tiled.am_fraction, tiled.n_particles) == (whole.am_fraction, whole.n_particles)
     assert not list((tmp_path / "tiled").glob(".*"))  # the scratch file is gone
     with h5py.File(whole.truth_path) as f, h5py.File(tiled.truth_path) as g:
