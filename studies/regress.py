@@ -410,18 +410,28 @@ def format_table(report: RegressReport) -> str:
                      f"{c.tolerance:>11.4f}  {verdict}")
     lines.append("")
     who = f"regress {report.suite}, pipeline {report.pipeline.get('name')}"
-    for s in report.scenarios:
-        if s.get("error"):
-            lines.append(f"{s['name']}: the pipeline failed: {s['error']}")
+    failed = [s for s in report.scenarios if s.get("error")]
+    shown = set()
+    for s in failed:
+        lines.append(f"{s['name']}: the pipeline failed: {s['error']}")
+        tail = (s.get("run") or {}).get("stderr_tail") or ""
+        if tail.strip() and tail not in shown:  # the same crash on every scenario is shown once
+            shown.add(tail)
+            lines += ["    " + ln for ln in tail.rstrip().splitlines()[-12:]]
     bad = report.worse()
+    worse = [c for c in bad if c.verdict != "failed"]
+    n_fail = len(bad) - len(worse)
     if report.updated_baseline:
         lines.append(f"{who}: " + "; ".join(report.notes))
     elif bad:
-        named = ", ".join(f"{c.metric} of {c.scenario}" for c in bad if c.verdict != "failed")
-        n_fail = sum(c.verdict == "failed" for c in bad)
-        lines.append(f"{who}: {len(bad)} of {len(report.comparisons)} scores worse beyond tolerance"
-                     + (f": {named}" if named else "")
-                     + (f" ({n_fail} not measured: the pipeline failed)" if n_fail else ""))
+        parts = []
+        if worse:
+            parts.append(f"{len(worse)} of {len(report.comparisons)} scores worse beyond tolerance: "
+                         + ", ".join(f"{c.metric} of {c.scenario}" for c in worse))
+        if n_fail:
+            parts.append(f"the pipeline failed on {len(failed)} of {len(report.scenarios)} scenarios "
+                         f"({n_fail} scores not measured)")
+        lines.append(f"{who}: " + "; ".join(parts))
     else:
         lines.append(f"{who}: nothing worse beyond tolerance ({len(report.comparisons)} scores)")
     if not report.updated_baseline:

@@ -164,6 +164,8 @@ def test_a_crashing_pipeline_is_reported_not_raised(tmp_path, suite_file, cache)
              "--junit", tmp_path / "j.xml")
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert "full-angle: the pipeline failed" in r.output and "exited with status 1" in r.output
+    assert r.output.count("    segmentation found no particle") == 1  # its stderr, once for both
+    assert "the pipeline failed on 2 of 2 scenarios (6 scores not measured)" in r.output
     rep = json.loads((out / "regress.json").read_text())
     assert {c["verdict"] for c in rep["comparisons"]} == {"failed"}
     assert "segmentation found no particle" in rep["scenarios"][0]["run"]["stderr_tail"]
