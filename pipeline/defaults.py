@@ -34,7 +34,8 @@ Examples
 
 from __future__ import annotations
 
-__all__ = ["ALGORITHM", "BACKEND", "RING_FILTER", "FBP_FILTER", "FBP_FILTER_BINNED", "BSPLINE"]
+__all__ = ["ALGORITHM", "BACKEND", "RING_FILTER", "FBP_FILTER", "FBP_FILTER_BINNED", "BSPLINE", "UNCERTAINTY",
+           "UNCERTAINTY_REALIZATIONS"]
 
 #: reconstruction algorithm: FBP with full angular coverage, SIRT when the angles leave a gap
 ALGORITHM = "auto"
@@ -48,3 +49,7 @@ FBP_FILTER = "ramp"
 FBP_FILTER_BINNED = "hann"
 #: a B-spline stage after the rigid registration
 BSPLINE = False
+#: estimate the photon-noise error of the Li map from two half-scans (`pipeline.uncertainty`)
+UNCERTAINTY = False
+#: noise fields drawn for the σ of each statistic
+UNCERTAINTY_REALIZATIONS = 16

@@ -85,8 +85,16 @@ def _series(stats, ref):
     return out
 
 
+def _sigma(st, *keys):
+    """σ of a statistic from the ``sigma`` section (`pipeline.uncertainty`), or None without one."""
+    v = st.get("sigma") if hasattr(st, "get") else None
+    for k in keys:
+        v = v.get(k) if isinstance(v, dict) else None
+    return v
+
+
 def _legend(ax, ref):
-    if ref is not None:
+    if ax.get_legend_handles_labels()[1]:  # the truth, or the error bars' meaning
         ax.legend(frameon=False, fontsize=8)
 
 
@@ -216,11 +224,14 @@ def plot_class_fractions(stats: dict, path, reference_stats: dict | None = None)
     x = np.arange(len(names))
     for k, (st, label, style) in enumerate(series):
         vals = [100 * st["class_fractions"][n] for n in names]
+        sig = _sigma(st, "class_fractions")
+        err = [200 * sig[n] for n in names] if sig else None  # ±2σ
         ax.bar(x + (k - (len(series) - 1) / 2) * width, vals, width, label=label, color=style["color"],
-               alpha=0.85 if k == 0 else 0.4, edgecolor="k", lw=0.5)
+               alpha=0.85 if k == 0 else 0.4, edgecolor="k", lw=0.5, yerr=err, capsize=3 if err else 0)
     lo, hi = stats["thresholds"]
     ax.set_xticks(x, [f"Li-poor\nq ≤ {lo:g}", f"Li-moderate\n{lo:g} < q < {hi:g}", f"Li-rich\nq ≥ {hi:g}"])
-    ax.set(ylabel="volume fraction of AM (%)", ylim=(0, 100), title="Li classes")
+    ax.set(ylabel="volume fraction of AM (%)", ylim=(0, 100),
+           title="Li classes" + (" (±2σ photon noise)" if _sigma(stats, "class_fractions") else ""))
     _legend(ax, reference_stats)
     return _save(fig, path)
 
@@ -254,8 +265,12 @@ def plot_particles(stats: dict, path, reference_stats: dict | None = None) -> Pa
     d = _arr([r["equivalent_diameter_um"] for r in rows])
     li = _arr([r["mean_li"] for r in rows])
     fr = _arr([r["li_rich_fraction"] for r in rows])
+    sig = _sigma(stats, "particles")
+    if sig:
+        ax.errorbar(d, li, yerr=2 * _arr([p["mean_li"] for p in sig]), fmt="none", ecolor="0.4",
+                    elinewidth=0.8, capsize=2, zorder=1, label="±2σ photon noise")
     sc = ax.scatter(d, li, c=fr, cmap=LI_CMAP, vmin=0, vmax=1, s=22, edgecolors="k", linewidths=0.3,
-                    label="pipeline" if reference_stats is not None else None)
+                    label="pipeline" if reference_stats is not None else None, zorder=2)
     fig.colorbar(sc, ax=ax, label="Li-rich volume fraction")
     if reference_stats is not None:
         rr = reference_stats["particles"]
@@ -291,7 +306,13 @@ def plot_z_profile(stats: dict, path, reference_stats: dict | None = None) -> Pa
     fig = _figure()
     ax = fig.subplots()
     for st, label, style in _series(stats, reference_stats):
-        ax.plot(_arr(st["z_profile"]["z_um"]), _arr(st["z_profile"]["mean_li"]), label=label, **style)
+        z, m = _arr(st["z_profile"]["z_um"]), _arr(st["z_profile"]["mean_li"])
+        ax.plot(z, m, label=label, **style)
+        sig = _sigma(st, "z_profile", "mean_li")
+        if sig:
+            e = _arr(sig)
+            ax.fill_between(z, m - 2 * e, m + 2 * e, color=style["color"], alpha=0.25, lw=0,
+                            label="±2σ photon noise")
     ax.set(xlabel="z from the first face (µm)", ylabel="mean Li content x", title="Li profile along z")
     _legend(ax, reference_stats)
     return _save(fig, path)
@@ -326,6 +347,10 @@ def plot_depth_profile(stats: dict, path, reference_stats: dict | None = None) -
         d, m, s = _arr(dp["depth_um"]), _arr(dp["mean_li"]), _arr(dp["std_li"])
         ax.plot(d, m, marker="o", ms=3, label=label, **style)
         ax.fill_between(d, m - s, m + s, color=style["color"], alpha=0.15, lw=0)
+        sig = _sigma(st, "depth_profile", "mean_li")
+        if sig:  # the band is the spread of the voxels; the bars the error of the mean
+            ax.errorbar(d, m, yerr=2 * _arr(sig), fmt="none", ecolor=style["color"], capsize=2,
+                        label="±2σ photon noise of the mean")
     ax.set(xlabel="depth below particle surface (µm)", ylabel="mean Li content x",
            title="Core-shell profile")
     _legend(ax, reference_stats)

@@ -25,19 +25,21 @@ from trixanes._shared.paths import cleans_up_out_dir, make_work_dir
 from trixanes._shared.provenance import Provenance, capture_warnings
 from trixanes.io.limap import LiMap, write_limap
 from trixanes.io.stats import Stats, write_stats
+from trixanes.io.volume import HALVES, VOLUME
 
 from . import analyze as _analyze
 from . import figures as _figures
 from .binning import bin_volume, suggest_binning
 from .center import check_center
-from .defaults import ALGORITHM, BACKEND, BSPLINE, FBP_FILTER_BINNED, RING_FILTER
+from .defaults import ALGORITHM, BACKEND, BSPLINE, FBP_FILTER_BINNED, RING_FILTER, UNCERTAINTY
 from .limap import edge_jump, li_from_jump
 from .reconstruct import BACKENDS, check_backend
 from .references import load_references, parse_composition, reference_jumps
 from .magnification import matched_resamplings
-from .register import register_volume
+from .register import apply_registration, register_volume
 from trixanes.io.dataexchange import ENERGY, FRAME_ENERGY, ScanError, scan_info
 from .segment import label_particles, segment_phases
+from .uncertainty import half_difference_sigma, statistic_sigmas
 from .volume import CHUNK_BYTES, reconstruct_scan_file
 
 ROLES = ("pre", "edge", "post")
@@ -94,6 +96,12 @@ class ProcessOptions:
         Address of a Dask scheduler (``tcp://host:8786``) whose workers
         reconstruct the chunks of rows; they must see the scan files (a shared
         file system). None: in this process.
+    uncertainty : bool
+        Estimate the photon-noise error of the Li map from the scan itself
+        (`pipeline.uncertainty`: the two interleaved halves of the projections
+        through the same stages): ``/li_sigma`` in ``limap.h5`` and a ``sigma``
+        section in ``stats.json``. Off by default (`pipeline.defaults.UNCERTAINTY`):
+        it about doubles the reconstruction time.
     composition : str or None
         Chemical formula of the sample (e.g. ``LiNi0.5Mn0.3Co0.2O2``). Only
         needed for edge-step normalized references, which are refused without
@@ -117,6 +125,7 @@ class ProcessOptions:
     scheduler: str | None = None
     backend: str = BACKEND
     composition: str | None = None
+    uncertainty: bool = UNCERTAINTY
 
     def __post_init__(self):
         if self.binning is not None and not (isinstance(self.binning, int) and self.binning >= 1):
@@ -294,25 +303,43 @@ def _compute(scans, references, out_dir, options, progress) -> _Run:
                    f"({voxel:.5f} um) from " + ", ".join(f"{r} {pixel[r]:.5f} um" for r in ROLES[1:])
                    + ", with matched pixel footprints and a common band limit")
     centres: dict = {}
-    volumes = _reconstruct_all(roles, opts, pixel, dict(zip(ROLES, resamplings or (None,) * 3)),
-                               out_dir, early, log, progress, centres)
-    registrations = _align(volumes, voxel * early, opts, log)
     late = factor // early
-    binned = {r: bin_volume(volumes[r], late) if late > 1 else volumes[r] for r in ROLES}
-    del volumes
     voxel_b = voxel * factor
-    log.append(f"binning {factor}x{factor}x{factor}: voxel {voxel_b:.4f} um, shape {binned['pre'].shape}")
+    calibrate = dict(j_pristine=j_pristine, j_charged=j_charged, x_pristine=opts.x_pristine,
+                     x_charged=opts.x_charged)
+    work = make_work_dir(out_dir)  # records its owner: a later run removes it if this one is killed
+    try:
+        reader = _reconstruct_all(roles, opts, pixel, dict(zip(ROLES, resamplings or (None,) * 3)),
+                                  work, early, log, progress, centres)
+        volumes = {r: reader(r, VOLUME) for r in ROLES}
+        registrations = _align(volumes, voxel * early, opts, log)
+        binned = {r: bin_volume(volumes[r], late) if late > 1 else volumes[r] for r in ROLES}
+        del volumes
+        log.append(f"binning {factor}x{factor}x{factor}: voxel {voxel_b:.4f} um, shape {binned['pre'].shape}")
 
-    seg = segment_phases(binned["post"])
-    labels = label_particles(seg.am_mask, voxel_b)
-    jump = edge_jump(binned["pre"], binned["edge"], binned["post"], seg.am_mask)
-    li = li_from_jump(jump.J, j_pristine, j_charged, opts.x_pristine, opts.x_charged)
-    log.append(f"active material {seg.am_mask.mean():.3f} of the volume, {labels.max()} particles, "
-               f"{jump.n_invalid} voxels without a valid edge jump")
+        seg = segment_phases(binned["post"])
+        labels = label_particles(seg.am_mask, voxel_b)
+        jump = edge_jump(binned["pre"], binned["edge"], binned["post"], seg.am_mask)
+        li = li_from_jump(jump.J, j_pristine, j_charged, opts.x_pristine, opts.x_charged)
+        log.append(f"active material {seg.am_mask.mean():.3f} of the volume, {labels.max()} particles, "
+                   f"{jump.n_invalid} voxels without a valid edge jump")
+        # each half through the same transforms, binning, mask and calibration as the full scan
+        half_li = [_half_li(reader, name, registrations, voxel * early, late, seg.am_mask, calibrate)
+                   for name in (HALVES if opts.uncertainty else ())]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
-    stats = _analyze.analyze(li, seg.am_mask, labels, voxel_b, x_pristine=opts.x_pristine,
-                             x_charged=opts.x_charged, thresholds=opts.thresholds,
-                             edge_jump=jump.J)
+    analyze_kw = dict(x_pristine=opts.x_pristine, x_charged=opts.x_charged, thresholds=opts.thresholds)
+    stats = _analyze.analyze(li, seg.am_mask, labels, voxel_b, edge_jump=jump.J, **analyze_kw)
+    li_sigma = None
+    if half_li:
+        t_u = time.perf_counter()
+        noise = half_difference_sigma(*half_li, seg.am_mask)
+        stats = stats.replace(sigma=statistic_sigmas(li, seg.am_mask, labels, voxel_b, noise, **analyze_kw))
+        li_sigma = noise.sigma
+        log.append(f"uncertainty: median voxel sigma(Li) {noise.median_sigma:.4f}, sigma(total Li) "
+                   f"{stats.sigma['total_li']:.2g}, noise correlated over {noise.correlation_volume_vox:.1f} "
+                   f"voxels ({stats.sigma['n_realizations']} noise fields, {time.perf_counter() - t_u:.1f} s)")
     stats = stats.replace(acquisition={
         "energies_kev": list(energies),
         "files": {r: str(roles[r].path) for r in ROLES},
@@ -331,7 +358,8 @@ def _compute(scans, references, out_dir, options, progress) -> _Run:
                  "binning": factor, "voxel_size_um": voxel_b})
 
     origin = [-(n / 2) * voxel for n in full_shape]
-    limap = LiMap(li=li, am_mask=seg.am_mask, labels=labels, edge_jump=jump.J, voxel_size_um=voxel_b,
+    limap = LiMap(li=li, am_mask=seg.am_mask, labels=labels, edge_jump=jump.J, li_sigma=li_sigma,
+                  voxel_size_um=voxel_b,
                   origin_um=origin, x_pristine=opts.x_pristine, x_charged=opts.x_charged,
                   energies_kev=energies, binning=factor)
     return _Run(limap, binned, stats, provenance, out_dir, log, opts.figures)
@@ -351,50 +379,61 @@ def _write_outputs(run: _Run, seen, t0) -> ProcessResult:
     return ProcessResult(limap_path, stats_path, figs, run.log, time.perf_counter() - t0, stats)
 
 
-def _reconstruct_all(roles, opts, pixel, resamplings, out_dir, early, log, progress, centres=None) -> dict:
-    """Reconstruct each energy chunk by chunk to disk; read it back, binned by ``early``.
+def _reconstruct_all(roles, opts, pixel, resamplings, work, early, log, progress, centres=None):
+    """Reconstruct each energy chunk by chunk into ``work``; return a reader of the volumes.
 
-    ``centres`` (a dict) receives each energy's rotation centre, px.
-
-    Reading in slabs of ``early`` rows bounds memory by one binned volume per
-    energy plus one slab, however large the scan.
+    ``centres`` (a dict) receives each energy's rotation centre, px. The
+    reader, ``read(role, dataset)``, reads ``/volume`` (or a half-scan's
+    ``/half_a``, ``/half_b``) in slabs of ``early`` rows, binned by ``early``:
+    memory is bounded by one binned volume plus one slab, however large the scan.
     """
-    volumes = {}
     # a quarter of the cap for the chunks in flight; the rest holds the binned volumes
     budget = CHUNK_BYTES if opts.max_memory_gb is None else min(CHUNK_BYTES, opts.max_memory_gb * 1e9 / 4)
-    work = make_work_dir(out_dir)  # records its owner: a later run removes it if this one is killed
-    try:
-        bar = tqdm(ROLES, desc="reconstruct", disable=not progress, unit="energy")
-        for role in bar:
-            bar.set_postfix_str(role)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # missing metadata is reported in the log
-                tomo = reconstruct_scan_file(roles[role].path, work / role, center_px=opts.center_px,
-                                             algorithm=opts.algorithm, ring_filter=opts.ring_filter,
-                                             filter_name=opts.filter_name, backend=opts.backend,
-                                             resampling=resamplings[role], memory_budget_bytes=budget,
-                                             scheduler=opts.scheduler, progress=progress)
-            scale = np.float32(1.0 / pixel[role]) if tomo.voxel_size_um is None else np.float32(1.0)
-            with h5py.File(tomo.path, "r") as f:
-                ds = f["volume"]
-                if early == 1:
-                    vol = ds[...]
-                else:
-                    nz = ds.shape[0] // early * early
-                    slab_bytes = 4.0 * early * ds.shape[1] * ds.shape[2]
-                    step = early * int(max(1, budget // slab_bytes))
-                    vol = np.empty((nz // early,) + tuple(n // early for n in ds.shape[1:]), np.float32)
-                    for z in range(0, nz, step):
-                        vol[z // early:(z + step) // early] = bin_volume(ds[z:min(nz, z + step)], early)
-            volumes[role] = vol * scale if scale != 1 else vol
-            log.append(f"{role}: rotation centre {tomo.center_px:.2f} px, {tomo.algorithm}")
-            if centres is not None:
-                centres[role] = float(tomo.center_px)
-            log.extend(f"  {n}" for n in tomo.notes
-                       if not n.startswith(("rotation centre", "energy", "projections resampled")))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return volumes
+    files, scales = {}, {}
+    bar = tqdm(ROLES, desc="reconstruct", disable=not progress, unit="energy")
+    for role in bar:
+        bar.set_postfix_str(role)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # missing metadata is reported in the log
+            tomo = reconstruct_scan_file(roles[role].path, work / role, center_px=opts.center_px,
+                                         algorithm=opts.algorithm, ring_filter=opts.ring_filter,
+                                         filter_name=opts.filter_name, backend=opts.backend,
+                                         resampling=resamplings[role], memory_budget_bytes=budget,
+                                         scheduler=opts.scheduler, progress=progress, halves=opts.uncertainty)
+        files[role] = tomo.path
+        scales[role] = np.float32(1.0 / pixel[role]) if tomo.voxel_size_um is None else np.float32(1.0)
+        log.append(f"{role}: rotation centre {tomo.center_px:.2f} px, {tomo.algorithm}")
+        if centres is not None:
+            centres[role] = float(tomo.center_px)
+        log.extend(f"  {n}" for n in tomo.notes
+                   if not n.startswith(("rotation centre", "energy", "projections resampled")))
+
+    def read(role, name):
+        with h5py.File(files[role], "r") as f:
+            ds = f[name]
+            if early == 1:
+                vol = ds[...]
+            else:
+                nz = ds.shape[0] // early * early
+                slab_bytes = 4.0 * early * ds.shape[1] * ds.shape[2]
+                step = early * int(max(1, budget // slab_bytes))
+                vol = np.empty((nz // early,) + tuple(n // early for n in ds.shape[1:]), np.float32)
+                for z in range(0, nz, step):
+                    vol[z // early:(z + step) // early] = bin_volume(ds[z:min(nz, z + step)], early)
+        return vol * scales[role] if scales[role] != 1 else vol
+
+    return read
+
+
+def _half_li(read, name, registrations, voxel, late, am_mask, calibrate) -> np.ndarray:
+    """The Li map of one half-scan, made exactly as the full scan's (`pipeline.uncertainty`)."""
+    vols = {r: read(r, name) for r in ROLES}
+    for role, reg in registrations.items():
+        vols[role] = apply_registration(reg, vols[role], vols["pre"].shape, voxel)
+    binned = {r: bin_volume(vols[r], late) if late > 1 else vols[r] for r in ROLES}
+    jump = edge_jump(binned["pre"], binned["edge"], binned["post"], am_mask)
+    return li_from_jump(jump.J, calibrate["j_pristine"], calibrate["j_charged"], calibrate["x_pristine"],
+                        calibrate["x_charged"])
 
 
 def _align(volumes, voxel, opts, log) -> dict:

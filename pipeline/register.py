@@ -24,7 +24,7 @@ from scipy import ndimage as ndi
 from trixanes.pipeline.binning import voxel_size3
 from trixanes.pipeline.defaults import BSPLINE
 
-__all__ = ["Registration", "rescale_to_grid", "register_volume"]
+__all__ = ["Registration", "apply_registration", "rescale_to_grid", "register_volume"]
 
 #: random samples for metric_before/metric_after (Mattes MI is well estimated by then)
 METRIC_SAMPLES = 50_000
@@ -111,8 +111,13 @@ class Registration:
         Mattes mutual information (negative: lower is better) of the
         unregistered and registered pair.
     transform : sitk.Transform
-        Fixed-to-moving physical transform (µm), for reuse on other volumes.
+        Fixed-to-moving physical transform (µm), for reuse on other volumes
+        (`apply_registration`).
     notes : tuple of str
+    interpolator : str
+        Of the final resampling.
+    moving_voxel_size_um : 3 floats
+        (z, y, x) voxel size of the moving grid.
     """
 
     moved: np.ndarray
@@ -124,6 +129,8 @@ class Registration:
     metric_after: float
     transform: sitk.Transform
     notes: tuple = ()
+    interpolator: str = "bspline"
+    moving_voxel_size_um: tuple = (1.0, 1.0, 1.0)
 
 
 _LINEAR = {
@@ -359,15 +366,60 @@ def register_volume(fixed, moving, *, transform: str = "rigid", bspline: bool = 
         final.AddTransform(bs)
         bmax = _max_displacement_vox(bs, fi, spacing)
     metric_after = _metric(fi, mi, final, metric_fraction, seed, histogram_bins, threads)
-    # resampling the original volume lets NaN (no data) spread to the voxels
-    # interpolated from it, which is what "no data" means
-    moved = sitk.GetArrayFromImage(sitk.Resample(mi, fi, final, _INTERPOLATORS[interpolator], np.nan,
+    moved = _resample(m, mi, fi, final, interpolator, fill_value)
+    t, rot, scale = _linear_params(linear, spacing)
+    return Registration(moved, t, rot, scale, bmax, metric_before, metric_after,
+                        final, tuple(notes), interpolator, tuple(float(v) for v in m_spacing))
+
+
+def _resample(m: np.ndarray, mi: sitk.Image, fi: sitk.Image, tx: sitk.Transform, interpolator: str,
+              fill_value: float) -> np.ndarray:
+    """``m`` (as the image ``mi``) on the grid of ``fi`` through ``tx``, NaN and ``fill_value`` as no data."""
+    # out-of-grid voxels come back NaN; voxels interpolated from a non-finite
+    # one are no data as well, which is what "no data" means
+    moved = sitk.GetArrayFromImage(sitk.Resample(mi, fi, tx, _INTERPOLATORS[interpolator], np.nan,
                                                  sitk.sitkFloat32))
-    if notes:
-        lost = sitk.Resample(_image(np.isfinite(m).astype(np.float32), m_spacing), fi, final,
+    if not np.isfinite(m).all():
+        lost = sitk.Resample(_image(np.isfinite(m).astype(np.float32), mi.GetSpacing()[::-1]), fi, tx,
                              sitk.sitkLinear, 0.0, sitk.sitkFloat32)
         moved[sitk.GetArrayViewFromImage(lost) < 0.999] = np.nan
     moved[np.isnan(moved)] = fill_value
-    t, rot, scale = _linear_params(linear, spacing)
-    return Registration(moved.astype(np.float32), t, rot, scale, bmax, metric_before, metric_after,
-                        final, tuple(notes))
+    return moved.astype(np.float32, copy=False)
+
+
+def apply_registration(reg: "Registration", moving, fixed_shape, voxel_size_um=1.0, *,
+                       fill_value: float = np.nan) -> np.ndarray:
+    """Resample another volume of the moving grid exactly as ``reg.moved`` was made.
+
+    For volumes that must follow the same transform without being registered
+    themselves: the half-scan reconstructions of `pipeline.uncertainty`, which
+    must see the same interpolation as the full volume.
+
+    Parameters
+    ----------
+    reg : Registration
+        From `register_volume`.
+    moving : ndarray (z, y, x)
+        On the moving volume's grid (voxel size ``reg.moving_voxel_size_um``).
+    fixed_shape : 3 int
+        Shape of the fixed volume.
+    voxel_size_um : float or 3 floats
+        The fixed volume's voxel size (as given to `register_volume`).
+    fill_value : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import ndimage as ndi
+    >>> f = ndi.gaussian_filter(np.random.default_rng(0).random((32, 32, 32)), 2).astype(np.float32)
+    >>> m = ndi.shift(f, (1, 0, 2), order=1, mode="nearest")
+    >>> r = register_volume(f, m, transform="translation")
+    >>> bool(np.array_equal(apply_registration(r, m, f.shape), r.moved, equal_nan=True))
+    True
+    """
+    m = np.asarray(moving, dtype=np.float32)
+    if m.ndim != 3:
+        raise ValueError(f"moving must be 3-D (z, y, x), got shape {m.shape}")
+    mi = _image(np.nan_to_num(m), reg.moving_voxel_size_um)
+    fi = _image(np.zeros(tuple(int(n) for n in fixed_shape), np.float32), voxel_size3(voxel_size_um))
+    return _resample(m, mi, fi, reg.transform, reg.interpolator, fill_value)

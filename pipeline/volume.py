@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from trixanes.pipeline.magnification import Resampling
 from trixanes.pipeline.normalize import normalize, remove_rings
 from trixanes.pipeline.angles import choose_algorithm
 from trixanes.pipeline.reconstruct import check_backend, reconstruct
+from trixanes.pipeline.uncertainty import estimate_gain, split_photons
 from trixanes.io.dataexchange import needs_row_copy, read_scan, row_chunked_copy, scan_info
-from trixanes.io.volume import VolumeMeta, create_volume, write_volume_meta
+from trixanes.io.volume import HALVES, VolumeMeta, create_volume, write_volume_meta
 from trixanes._shared.provenance import Provenance
 from trixanes._shared.paths import cleans_up_out_dir, make_work_dir
 
@@ -61,6 +63,8 @@ class VolumeResult:
 
 
 #: Working memory of one chunk of rows, bytes (the default of `reconstruct_scan_file`).
+#: seed of the photon split of the half-dose scans
+SPLIT_SEED = 0
 CHUNK_BYTES = 512e6
 
 
@@ -71,28 +75,50 @@ def _rows_per_chunk(n_angles: int, n_cols: int, budget_bytes: float = CHUNK_BYTE
     return int(max(1, min(64, budget_bytes // per_row)))
 
 
-def _projections(path, z0: int, z1: int, resampling, ring_filter: bool):
-    """Line integrals of output rows ``z0:z1``, on the output detector grid."""
+def _projections(path, z0: int, z1: int, resampling, ring_filter: bool, split=None):
+    """Line integrals of output rows ``z0:z1``, on the output detector grid.
+
+    With ``split = (gain, seed, stream)``, a list: the full scan's and those of
+    its two half-dose scans (`pipeline.uncertainty.split_photons`, seeded by
+    the scan's own stream and the first row read, so that a cluster draws what
+    a local run draws, and the energies draw independently, as their photons are).
+    """
     lo, hi = (z0, z1) if resampling is None else resampling.source_rows(z0, z1)
     scan = read_scan(path, rows=slice(lo, hi))
-    norm = normalize(scan.data, scan.flats, scan.darks)
-    proj = remove_rings(norm.projections) if ring_filter else norm.projections
-    if resampling is not None:
-        proj = resampling.apply(proj, z0, z1, lo)
-    return proj, scan.theta_deg, norm.n_clipped
+    sets = [(scan.data, scan.flats, scan.darks)]
+    if split is not None:
+        gain, seed, stream = split
+        rng = np.random.default_rng([seed, stream, lo])
+        dark = scan.darks.mean(axis=0)
+        data, flats = split_photons(scan.data, dark, gain, rng), split_photons(scan.flats, dark, gain, rng)
+        sets += [(data[i], flats[i], 0.5 * scan.darks) for i in (0, 1)]
+    projs, clipped = [], 0
+    for data, flats, darks in sets:
+        norm = normalize(data, flats, darks)
+        proj = remove_rings(norm.projections) if ring_filter else norm.projections
+        if resampling is not None:
+            proj = resampling.apply(proj, z0, z1, lo)
+        projs.append(proj)
+        clipped = clipped or norm.n_clipped  # the full scan's
+    return (projs if split is not None else projs[0]), scan.theta_deg, clipped
 
 
 def _reconstruct_rows(path, z0: int, z1: int, resampling, ring_filter: bool, center_px: float,
-                      settings: dict):
-    """One chunk: read, normalize, resample, reconstruct; the unit of work of a Dask task."""
-    proj, theta, clipped = _projections(path, z0, z1, resampling, ring_filter)
-    vol = reconstruct(proj, theta, center_px, **settings)
+                      settings: dict, split=None):
+    """One chunk: read, normalize, resample, reconstruct; the unit of work of a Dask task.
+
+    With ``split`` (see `_projections`), also its two half-dose scans.
+    """
+    proj, theta, clipped = _projections(path, z0, z1, resampling, ring_filter, split)
+    vols = [reconstruct(p, theta, center_px, **settings) for p in (proj if split is not None else [proj])]
     if resampling is not None:
-        vol[~resampling.covered_rows[z0:z1]] = np.nan
-    return z0, vol, clipped
+        for vol in vols:
+            vol[~resampling.covered_rows[z0:z1]] = np.nan
+    return z0, vols, clipped
 
 
-def _chunks_on_dask(scheduler, path, starts, n_rows, step, resampling, ring_filter, center_px, settings):
+def _chunks_on_dask(scheduler, path, starts, n_rows, step, resampling, ring_filter, center_px, settings,
+                    split=None):
     """Yield ``_reconstruct_rows`` results computed on a Dask cluster, two chunks per worker in flight."""
     from dask.distributed import Client, as_completed
 
@@ -103,7 +129,7 @@ def _chunks_on_dask(scheduler, path, starts, n_rows, step, resampling, ring_filt
 
         def submit(z0):
             return client.submit(_reconstruct_rows, path, z0, min(n_rows, z0 + step), resampling,
-                                 ring_filter, center_px, settings, pure=False)
+                                 ring_filter, center_px, settings, split, pure=False)
 
         running = as_completed([submit(todo.pop(0)) for _ in range(min(in_flight, len(todo)))])
         for fut in running:
@@ -133,6 +159,7 @@ def reconstruct_scan_file(
     progress: bool = True,
     pixel_size_um: float | None = None,
     energy_kev: float | None = None,
+    halves: bool = False,
 ) -> VolumeResult:
     """Normalize, centre and reconstruct one Data Exchange scan to ``out_dir/volume.h5``.
 
@@ -184,6 +211,12 @@ def reconstruct_scan_file(
     pixel_size_um, energy_kev : float, optional
         Pixel size (µm) and photon energy (keV) to use instead of the scan's
         (`trixanes.io.dataexchange.scan_info`); the notes say which was used.
+    halves : bool
+        Also reconstruct two half-dose scans split from the counts
+        (`pipeline.uncertainty.split_photons`, with the gain the flats give)
+        into ``/half_a`` and ``/half_b`` (same centre and settings), for the
+        noise estimate of `pipeline.uncertainty`: three reconstructions instead
+        of one. Needs at least two flats.
 
     Returns
     -------
@@ -220,6 +253,8 @@ def reconstruct_scan_file(
                          f"resampling's {resampling.shape_in[0]}x{resampling.shape_in[1]}")
     center_px = check_center(center_px, n, info.path)
     shape = (n_rows, n, n)
+    # chunks as without halves, so that the volume is the same bit for bit (sums in the same
+    # order); the halves add two chunk volumes to the budget
     step = _rows_per_chunk(info.n_angles, max(n, info.n_cols), memory_budget_bytes)
     pixel_um = info.pixel_size_um if resampling is None else resampling.pixel_out_um
     settings = dict(algorithm=algorithm, filter_name=filter_name, n_iter=n_iter, pixel_size_um=pixel_um,
@@ -241,29 +276,44 @@ def reconstruct_scan_file(
             est = find_center(band, band_theta)
             center_px = est.center_px
             notes.append(f"rotation centre {center_px:.2f} px ({est.method})")
+        split = None
+        if halves:
+            mid = info.n_rows // 2
+            ref = read_scan(source, rows=slice(max(0, mid - 8), min(info.n_rows, mid + 8)))
+            # one stream per energy: the same draws at two energies would cancel in the edge jump
+            stream = round(info.energy_kev * 1e3) if info.energy_kev else zlib.crc32(info.path.name.encode())
+            try:
+                gain = estimate_gain(ref.flats, ref.darks)
+            except ValueError as err:
+                raise ValueError(f"{info.path}: no noise estimate (halves): {err}") from None
+            split = (gain, SPLIT_SEED, stream)
+            notes.append(f"half-dose scans for the noise estimate: gain {split[0]:.3g} counts/photon "
+                         f"from {ref.flats.shape[0]} flats")
         starts = list(range(0, n_rows, step))
         if scheduler is None:
             results = (_reconstruct_rows(source, z0, min(n_rows, z0 + step), resampling, ring_filter,
-                                         center_px, settings) for z0 in starts)
+                                         center_px, settings, split) for z0 in starts)
         else:
             results = _chunks_on_dask(scheduler, str(source), starts, n_rows, step, resampling,
-                                      ring_filter, center_px, settings)
+                                      ring_filter, center_px, settings, split)
             notes.append(f"chunks of {step} rows reconstructed on the Dask scheduler {scheduler}")
         if resampling is not None:
             notes.append(f"projections resampled from {resampling.pixel_in_um:.5f} to "
                          f"{resampling.pixel_out_um:.5f} um pixels (magnification)")
-        with create_volume(out, shape) as ds:
-            for z0, vol, clipped in tqdm(results, total=len(starts), desc=f"  rows of {info.path.name}",
-                                         disable=not progress, unit="chunk", leave=False):
+        with create_volume(out, shape, halves=halves) as ds:
+            targets = [ds, *(ds.file[name] for name in HALVES if halves)]
+            for z0, vols, clipped in tqdm(results, total=len(starts), desc=f"  rows of {info.path.name}",
+                                          disable=not progress, unit="chunk", leave=False):
                 n_clipped += clipped
-                ds[z0:z0 + vol.shape[0]] = vol
+                for target, vol in zip(targets, vols):
+                    target[z0:z0 + vol.shape[0]] = vol
             if n_clipped:
                 notes.append(f"{n_clipped} transmission values were <= 0 or tiny and were clipped")
             prov = Provenance(
                 tool="reconstruct",
                 options=dict(algorithm=algorithm, ring_filter=ring_filter, filter_name=filter_name,
                              n_iter=n_iter, backend=backend, pixel_size_um=pixel_size_um,
-                             energy_kev=energy_kev, resampled=resampling is not None),
+                             energy_kev=energy_kev, resampled=resampling is not None, halves=halves),
                 inputs={"scan": Provenance.input_file(info.path, energy_kev=info.energy_kev)},
                 details={"rotation_center_px": float(center_px), "notes": list(notes)},
                 warnings=tuple(info.warnings))

@@ -141,6 +141,11 @@ def process(
         None, "--composition",
         help="Sample formula (e.g. LiNi0.5Mn0.3Co0.2O2): restores the raw absorption of edge-step "
              "normalized references, which are refused without it."),
+    uncertainty: bool = typer.Option(
+        _defaults.UNCERTAINTY, "--uncertainty/--no-uncertainty",
+        help="Estimate the photon-noise error of the Li map from the two halves of the projections: "
+             "/li_sigma in limap.h5, a sigma for every statistic in stats.json (about doubles the "
+             "reconstruction time)."),
     export_to: Optional[str] = typer.Option(
         None, "--export", help="Also export the result into OUT: tiff, zarr, csv (comma-separated)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
@@ -155,7 +160,7 @@ def process(
                               x_pristine=li_pristine, x_charged=li_charged,
                               register=not no_register, bspline=bspline, filter_name=filter_name,
                               ring_filter=ring_filter, max_memory_gb=max_memory_gb, scheduler=scheduler,
-                              backend=backend, composition=composition)
+                              backend=backend, composition=composition, uncertainty=uncertainty)
         res = run(scans, references, out, opts, progress=not quiet)
     except (ValueError, OSError) as exc:
         _fail(exc)

@@ -17,9 +17,11 @@ from trixanes._shared.paths import check_out_dir
 from trixanes._shared.provenance import Provenance, capture_warnings
 from trixanes.io.limap import read_limap
 from trixanes.io.scorecard import Scorecard, write_scorecard
+from trixanes.io.stats import read_stats
 from trixanes.io.truth import read_truth
 from trixanes.validate.grid import truth_on_grid
 from trixanes.validate.metrics import CLASS_NAMES, as_dict, compare
+from trixanes.validate.uncertainty import noise_coverage
 
 
 def validate(truth_path, result_path, out_dir, *, thresholds=(0.6, 0.9), figures=True,
@@ -94,6 +96,11 @@ def _score(truth_path, result_path, out_dir, thresholds, figures, clock) -> Scor
     s = compare(grid, res.li, res.am_mask, labels, voxel, res.origin_um[0],
                 x_pristine=xp, x_charged=xc, thresholds=thresholds)
     clock("metrics and statistics")
+    unc = None
+    if res.li_sigma is not None:
+        particle_sigma, total_sigma = _stats_sigma(res.path, notes)
+        unc = noise_coverage(grid.li, res.li, res.li_sigma, grid.interior, grid.am_mask, s.particles,
+                             particle_sigma, s.total.error, total_sigma)
     figs = []
     if figures:
         from trixanes.validate.figures import write_figures
@@ -131,7 +138,24 @@ def _score(truth_path, result_path, out_dir, thresholds, figures, clock) -> Scor
         notes=tuple(notes),
         figures=tuple(figs),
         provenance=provenance,
+        uncertainty=unc,
     )
+
+
+def _stats_sigma(limap_path, notes):
+    """σ of each particle's mean Li (found label -> σ) and of total Li, from ``stats.json`` beside the map."""
+    path = limap_path.parent / "stats.json"
+    try:
+        sigma = read_stats(path).sigma if path.is_file() else None
+    except ValueError as err:
+        notes.append(f"{path} not read ({err}): particle and total-Li σ not checked")
+        return None, None
+    if not sigma:
+        notes.append(f"no σ of the statistics beside {limap_path.name} ({path.name} with a 'sigma' section): "
+                     "particle and total-Li σ not checked")
+        return None, None
+    parts = {int(p["label"]): float(p["mean_li"]) for p in sigma.get("particles", ())}
+    return parts, float(sigma.get("total_li", float("nan")))
 
 
 class _Clock:
@@ -172,4 +196,9 @@ def summary_table(scorecard: dict) -> str:
             v = v.get(k) if isinstance(v, Mapping) else None
         text = fmt.format(v) if isinstance(v, (int, float)) else "n/a"
         lines.append(f"{name:<24}{text:>8}")
+    unc = scorecard.get("uncertainty") if isinstance(scorecard, Mapping) else None
+    if isinstance(unc, Mapping):  # only for results with a σ
+        for name, part in (("2σ coverage, interior", "interior"), ("2σ coverage, particles", "particles")):
+            v = unc.get(part, {}).get("coverage_2sigma")
+            lines.append(f"{name:<24}{(f'{v:.3f}' if isinstance(v, float) and v == v else 'n/a'):>8}")
     return "\n".join(lines)

@@ -71,3 +71,15 @@ def test_reader_errors_name_the_file(tmp_path):
         read_stats(p)
     with pytest.raises(ValueError, match="expected a Stats record"):
         write_stats(p, {"total_li": 1.0})
+
+
+def test_sigma_section_round_trip(stats, tmp_path):
+    sigma = {"method": "half-dose scans", "n_realizations": 16, "total_li": 0.002, "mean_q": float("nan"),
+             "class_fractions": {"li_poor": 0.0, "li_moderate": 0.01, "li_rich": 0.01},
+             "z_profile": {"mean_li": [0.01, float("nan")]}, "particles": [{"label": 5, "mean_li": 0.004}]}
+    d = json.loads(write_stats(tmp_path / "s.json", stats.replace(sigma=sigma)).read_text())
+    assert d["sigma"]["mean_q"] is None and d["sigma"]["z_profile"]["mean_li"] == [0.01, None]
+    back = read_stats(tmp_path / "s.json").sigma
+    assert np.isnan(back["mean_q"]) and np.isnan(back["z_profile"]["mean_li"][1])
+    assert back["particles"] == [{"label": 5, "mean_li": 0.004}] and back["n_realizations"] == 16
+    assert "sigma" not in json.loads(write_stats(tmp_path / "t.json", stats).read_text())

@@ -18,7 +18,7 @@ import numpy as np
 
 from trixanes._shared.atomic import atomic_path
 
-__all__ = ["to_jsonable", "dumps", "write_json", "read_json", "nan_floats"]
+__all__ = ["to_jsonable", "dumps", "write_json", "read_json", "nan_floats", "nan_nulls"]
 
 
 def to_jsonable(obj):
@@ -102,3 +102,25 @@ def nan_floats(values) -> np.ndarray:
     [1.0, nan, 2.5]
     """
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def nan_nulls(obj):
+    """A copy of parsed JSON with ``null`` where a number belongs read back as NaN, through nested sections.
+
+    A list of numbers and nulls becomes floats; other values are kept.
+
+    Examples
+    --------
+    >>> nan_nulls({"a": None, "b": [1, None], "c": {"d": "x", "e": [1, 2]}})
+    {'a': nan, 'b': [1.0, nan], 'c': {'d': 'x', 'e': [1, 2]}}
+    """
+    if isinstance(obj, dict):
+        return {k: nan_nulls(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in obj) \
+                and any(isinstance(v, float) or v is None for v in obj):
+            return nan_floats(obj).tolist()
+        return [nan_nulls(v) for v in obj]
+    if obj is None:
+        return float("nan")
+    return obj

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from trixanes._shared.jsonio import nan_floats, write_json
+from trixanes._shared.jsonio import nan_nulls, write_json
 from trixanes._shared.provenance import Provenance
 from trixanes.io._records import JsonView, read_json_record
 from trixanes.io.stats import Stats
@@ -26,20 +26,6 @@ __all__ = ["SECTIONS", "Scorecard", "write_scorecard", "read_scorecard"]
 
 #: the score sections, each a dict of numbers (and lists of numbers)
 SECTIONS = ("grid", "voxel", "classes", "segmentation", "particles", "profiles", "total")
-
-
-def _nan(obj):
-    """JSON ``null`` where a number belongs back to NaN (jsonio's rule), through nested sections."""
-    if isinstance(obj, Mapping):
-        return {k: _nan(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in obj) \
-                and any(isinstance(v, float) or v is None for v in obj):
-            return nan_floats(obj).tolist()
-        return [_nan(v) for v in obj]
-    if obj is None:
-        return float(nan_floats([None])[0])
-    return obj
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,6 +58,10 @@ class Scorecard(JsonView):
     notes : tuple of str
     figures : tuple of str
         File names of the figures written beside the scorecard.
+    uncertainty : dict or None
+        When the result has a ``/li_sigma``: how well it describes the actual
+        error (`trixanes.validate.uncertainty`): coverage of the 2σ band over
+        the interior and AM voxels and over the particles' mean Li.
     provenance : Provenance or None
         Inputs (truth and limap with SHA-256), options, version, warnings.
     """
@@ -90,6 +80,7 @@ class Scorecard(JsonView):
     notes: tuple = ()
     figures: tuple = ()
     provenance: Provenance | None = None
+    uncertainty: dict | None = None
 
     @functools.cached_property
     def _view(self) -> dict:
@@ -102,6 +93,8 @@ class Scorecard(JsonView):
         d["notes"] = list(self.notes)
         if self.figures:
             d["figures"] = list(self.figures)
+        if self.uncertainty is not None:
+            d["uncertainty"] = self.uncertainty
         if self.provenance is not None:
             d["provenance"] = self.provenance.to_dict()
         return d
@@ -113,9 +106,10 @@ class Scorecard(JsonView):
             stats = {n: Stats.from_dict(d[n]) if isinstance(d.get(n), Mapping) and "total_li" in d[n] else None
                      for n in ("truth_stats", "result_stats")}
             return cls(truth_path=str(d["truth_path"]), result_path=str(d["result_path"]),
-                       **{n: _nan(d[n]) for n in SECTIONS}, **stats,
+                       **{n: nan_nulls(d[n]) for n in SECTIONS}, **stats,
                        notes=tuple(d.get("notes", ())), figures=tuple(d.get("figures", ())),
-                       provenance=Provenance.from_dict(d["provenance"]) if d.get("provenance") else None)
+                       provenance=Provenance.from_dict(d["provenance"]) if d.get("provenance") else None,
+                       uncertainty=nan_nulls(d["uncertainty"]) if d.get("uncertainty") is not None else None)
         except KeyError as err:
             raise ValueError(f"missing key {err.args[0]!r}") from None
         except (TypeError, AttributeError) as err:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trixanes._shared.jsonio import nan_floats, write_json
+from trixanes._shared.jsonio import nan_floats, nan_nulls, write_json
 from trixanes._shared.provenance import Provenance
 from trixanes.io._records import JsonView, read_json_record
 
@@ -173,6 +173,14 @@ class Stats(JsonView):
         Fraction of them that are Li-rich (the active surface).
     acquisition : dict or None
         What ``process`` adds: energies, reference jumps, binning, voxel size, registration.
+    sigma : dict or None
+        One standard deviation of the photon-noise error of the statistics
+        (`trixanes.pipeline.uncertainty.statistic_sigmas`): ``total_li``,
+        ``mean_q``, ``active_surface_fraction``, ``class_fractions``,
+        ``z_profile``/``depth_profile`` ``mean_li`` per bin, ``particles``
+        (``label``, ``mean_li``, ``li_rich_fraction``,
+        ``surface_active_fraction``), and how they were estimated. None when
+        not estimated.
     provenance : Provenance or None
     """
 
@@ -195,6 +203,7 @@ class Stats(JsonView):
     active_surface_fraction: float
     acquisition: dict | None = None
     provenance: Provenance | None = field(default=None)
+    sigma: dict | None = None
 
     @functools.cached_property
     def _view(self) -> dict:
@@ -219,6 +228,8 @@ class Stats(JsonView):
         }
         if self.acquisition is not None:
             d["acquisition"] = self.acquisition
+        if self.sigma is not None:
+            d["sigma"] = self.sigma
         if self.provenance is not None:
             d["provenance"] = self.provenance.to_dict()
         return d
@@ -247,6 +258,7 @@ class Stats(JsonView):
                 active_surface_fraction=_num(d.get("active_surface_fraction")),
                 acquisition=d.get("acquisition"),
                 provenance=Provenance.from_dict(d["provenance"]) if d.get("provenance") else None,
+                sigma=nan_nulls(d["sigma"]) if d.get("sigma") is not None else None,
             )
         except KeyError as err:
             raise ValueError(f"missing key {err.args[0]!r}") from None

@@ -5,7 +5,10 @@ The one home of the format: dataset and attribute names, the streaming writer
 time, `VolumeMeta` is written last) and the reader.
 
 ``/volume`` is (z, y, x) float32: linear attenuation in 1/µm when the pixel size
-is known, per pixel otherwise (``units`` says which).
+is known, per pixel otherwise (``units`` says which). Optional ``/half_a`` and
+``/half_b`` (same shape, units and centre) are reconstructions from the two
+interleaved halves of the projections, for the noise estimate of
+`trixanes.pipeline.uncertainty`.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from trixanes._shared.atomic import atomic_path
 from trixanes._shared.provenance import Provenance
 from trixanes.io._records import attr_text, open_hdf5, provenance_attr
 
-__all__ = ["VOLUME", "UNITS", "VolumeMeta", "Volume", "create_volume", "write_volume_meta",
+__all__ = ["VOLUME", "HALVES", "UNITS", "VolumeMeta", "Volume", "create_volume", "write_volume_meta",
            "read_volume_meta", "read_volume_file"]
 
 #: the one dataset, (z, y, x) float32
 VOLUME = "volume"
+#: optional reconstructions of the even and odd projections (in the order of their angles)
+HALVES = ("half_a", "half_b")
 #: accepted values of ``/volume``'s ``units`` attribute
 UNITS = ("1/um", "1/pixel")
 
@@ -74,11 +79,13 @@ class Volume:
 
 
 @contextlib.contextmanager
-def create_volume(path: str | os.PathLike, shape) -> Iterator[h5py.Dataset]:
+def create_volume(path: str | os.PathLike, shape, *, halves: bool = False) -> Iterator[h5py.Dataset]:
     """Create ``volume.h5`` with an empty ``/volume`` (chunks of one slice), atomically.
 
     The caller fills the dataset and calls `write_volume_meta` on it before the
-    block ends; the file appears at ``path`` only if the block succeeds.
+    block ends; the file appears at ``path`` only if the block succeeds. With
+    ``halves``, empty ``/half_a`` and ``/half_b`` of the same shape are made too
+    (``ds.file[name]``).
 
     Examples
     --------
@@ -94,6 +101,8 @@ def create_volume(path: str | os.PathLike, shape) -> Iterator[h5py.Dataset]:
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"shape must be 3 positive ints (z, y, x), got {shape}")
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for name in HALVES if halves else ():
+            f.create_dataset(name, shape=shape, dtype="float32", chunks=(1,) + shape[1:])
         yield f.create_dataset(VOLUME, shape=shape, dtype="float32", chunks=(1,) + shape[1:])
 
 
