@@ -26,6 +26,11 @@ Registration is rigid only (`BSPLINE`): on rigid samples a B-spline stage fits
 noise (spurious displacements of about half a voxel) and costs time; it is for
 samples that deform between energies.
 
+The noise estimate (`UNCERTAINTY`, ``process --uncertainty``) is off by default:
+it reconstructs every energy three times (the scan and two half-dose scans), on
+the default scan 60.5 s instead of 32.1 s and 1.07 GB peak memory instead of
+0.92 GB (2 cores).
+
 Examples
 --------
 >>> FBP_FILTER, FBP_FILTER_BINNED, RING_FILTER, BSPLINE
