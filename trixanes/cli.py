@@ -342,5 +342,42 @@ def regress(
     raise typer.Exit(code=report.exit_code)
 
 
+@app.command()
+def trust(
+    scans: List[Path] = typer.Argument(..., help="The three scans the result was made from."),
+    references: Path = typer.Option(..., "--references", help="references.csv"),
+    result: Path = typer.Option(..., "--result", help="The result folder (limap.h5, stats.json)."),
+    out: Path = typer.Option(..., "--out", help="Output folder: trust.json, trust.html, the twins."),
+    twins: int = typer.Option(3, "--twins", help="Simulated twins of the scan."),
+    pipeline: Optional[str] = typer.Option(None, "--pipeline", help=_PIPELINE_HELP),
+    pipeline_timeout: Optional[float] = typer.Option(None, "--pipeline-timeout", help=_TIMEOUT_HELP),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Simulation cache (default $TRIXANES_CACHE or "
+                                                               "~/.cache/trixanes/simulations)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+):
+    """How far to trust a real scan's numbers: expected bias and spread from simulated twins of it."""
+    from trixanes.studies.trust import run_trust
+    from trixanes.trust_report import write_trust_html
+    from trixanes.validate.plugin import PipelineFailed
+
+    try:
+        pipe = None if pipeline is None else _pipeline(pipeline, pipeline_timeout)  # None: the result's options
+        rep = run_trust(scans, references, result, out, twins=twins, pipeline=pipe,
+                        cache_dir=cache, progress=not quiet)
+        page = write_trust_html(rep, out)
+    except PipelineFailed as exc:
+        typer.echo(f"error: a twin's pipeline run failed: {exc}", err=True)
+        raise typer.Exit(code=1)
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+    vox = rep.voxel["interior_rmse"]
+    typer.echo(f"expected interior voxel Li RMSE {vox['mean']:.4f} (± {vox['sd']:.4f}, {vox['n']} twins)")
+    for key, v in rep.statistics.items():
+        typer.echo(f"  {key:<28} {v['verdict']}")
+    for note in rep.notes:
+        typer.echo(f"note: {note}")
+    typer.echo(f"wrote {out / 'trust.json'}, {page} ({rep.seconds:.0f} s)")
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())
