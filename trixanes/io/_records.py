@@ -10,7 +10,7 @@ from pathlib import Path
 
 import h5py
 
-from trixanes._shared.jsonio import read_json
+from trixanes._shared.jsonio import read_json, to_jsonable
 from trixanes._shared.provenance import Provenance
 
 
@@ -73,3 +73,21 @@ def provenance_attr(path: Path, value) -> Provenance:
         return Provenance.from_dict(json.loads(attr_text(value)))
     except (ValueError, TypeError, AttributeError) as err:
         raise ValueError(f"{path}: attribute 'provenance' is not a provenance JSON record ({err})") from None
+
+
+def tagged_dict(record, tag: str, version: int) -> dict:
+    """A record's fields as JSON, under its ``format`` tag and ``version``."""
+    return {"format": tag, "version": version,
+            **to_jsonable({f.name: getattr(record, f.name) for f in dataclasses.fields(record)})}
+
+
+def check_tagged(d, cls, tag: str, version: int, what: str) -> None:
+    """ValueError unless ``d`` is a ``tag`` object of ``version`` holding every required field of ``cls``."""
+    if not isinstance(d, Mapping) or d.get("format") != tag:
+        raise ValueError(f"not a {what} (no \"format\": \"{tag}\")")
+    if d.get("version") != version:
+        raise ValueError(f"{what} version {d.get('version')!r}; this trixanes reads version {version}")
+    missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING and f.name not in d]
+    if missing:
+        raise ValueError(f"missing key(s) {', '.join(missing)}")

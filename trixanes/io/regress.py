@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trixanes._shared.jsonio import nan_floats, read_json, to_jsonable, write_json
+from trixanes.io._records import check_tagged, tagged_dict
 
 __all__ = ["BASELINE_FORMAT", "REPORT_FORMAT", "VERDICTS", "Baseline", "Comparison", "RegressReport",
            "read_baseline", "write_baseline", "read_report", "write_report"]
@@ -66,18 +67,11 @@ class Baseline:
     scenarios: Mapping
 
     def to_dict(self) -> dict:
-        return {"format": BASELINE_FORMAT, "version": VERSION,
-                **to_jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})}
+        return tagged_dict(self, BASELINE_FORMAT, VERSION)
 
     @classmethod
     def from_dict(cls, d) -> "Baseline":
-        if not isinstance(d, Mapping) or d.get("format") != BASELINE_FORMAT:
-            raise ValueError(f"not a trixanes regress baseline (no \"format\": \"{BASELINE_FORMAT}\")")
-        if d.get("version") != VERSION:
-            raise ValueError(f"baseline version {d.get('version')!r}; this trixanes reads version {VERSION}")
-        missing = [f.name for f in dataclasses.fields(cls) if f.name not in d]
-        if missing:
-            raise ValueError(f"missing key(s) {', '.join(missing)}")
+        check_tagged(d, cls, BASELINE_FORMAT, VERSION, "trixanes regress baseline")
         scenarios = d["scenarios"]
         if not isinstance(scenarios, Mapping):
             raise ValueError("\"scenarios\" must be an object of scenario name -> {simulation_key, metrics}")

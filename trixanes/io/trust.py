@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from trixanes._shared.jsonio import nan_nulls, read_json, to_jsonable, write_json
+from trixanes._shared.jsonio import nan_nulls, read_json, write_json
+from trixanes.io._records import check_tagged, tagged_dict
 
 __all__ = ["TRUST_FORMAT", "TrustReport", "write_trust", "read_trust"]
 
@@ -62,18 +63,11 @@ class TrustReport:
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"format": TRUST_FORMAT, "version": VERSION,
-                **to_jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})}
+        return tagged_dict(self, TRUST_FORMAT, VERSION)
 
     @classmethod
     def from_dict(cls, d) -> "TrustReport":
-        if not isinstance(d, Mapping) or d.get("format") != TRUST_FORMAT:
-            raise ValueError(f"not a trixanes trust report (no \"format\": \"{TRUST_FORMAT}\")")
-        if d.get("version") != VERSION:
-            raise ValueError(f"trust report version {d.get('version')!r}; this trixanes reads version {VERSION}")
-        missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.name not in d]
-        if missing:
-            raise ValueError(f"missing key(s) {', '.join(missing)}")
+        check_tagged(d, cls, TRUST_FORMAT, VERSION, "trixanes trust report")
         kw = {f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d}
         for name in ("statistics", "voxel"):
             kw[name] = nan_nulls(kw[name])
