@@ -46,7 +46,7 @@ from scipy import ndimage as ndi
 from trixanes.pipeline.analyze import analyze
 from trixanes.pipeline.defaults import UNCERTAINTY_REALIZATIONS
 
-__all__ = ["NoiseEstimate", "estimate_gain", "split_photons", "half_difference_sigma", "noise_fields",
+__all__ = ["NoiseEstimate", "estimate_gain", "middle_reference_frames", "split_photons", "half_difference_sigma", "noise_fields",
            "statistic_sigmas", "WINDOW_VOX", "CORRELATION_RADIUS"]
 
 #: Gaussian σ (voxels) of the window over which the squared half difference is averaged
@@ -55,6 +55,15 @@ WINDOW_VOX = 2.0
 CORRELATION_RADIUS = 3
 METHOD = ("half-dose scans (counts split with the detector gain) processed as the full scan; "
           "sigma^2 = local mean of (li_a - li_b)^2 / 4; statistics recomputed on correlated noise fields")
+
+
+def middle_reference_frames(path, n_rows: int, rows: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Flats and darks of a scan's middle ``rows`` detector rows: where gain and dose are measured."""
+    from trixanes.io.dataexchange import read_scan
+
+    mid = n_rows // 2
+    scan = read_scan(path, rows=slice(max(0, mid - rows // 2), min(n_rows, mid + rows // 2)))
+    return scan.flats, scan.darks
 
 
 def estimate_gain(flats, darks) -> float:
@@ -265,7 +274,7 @@ def _flatten(stats) -> dict:
         "z_profile.mean_li": list(stats.z_profile.mean_li),
         "depth_profile.mean_li": list(stats.depth_profile.mean_li),
         **{f"particles.{key}": [getattr(p, key) for p in stats.particles]
-           for key in ("mean_li", "li_rich_fraction", "surface_active_fraction")},
+           for key in ("label", "mean_li", "li_rich_fraction", "surface_active_fraction")},
     }
 
 
@@ -309,8 +318,10 @@ def statistic_sigmas(li, am_mask, labels, voxel_size_um, estimate: NoiseEstimate
             sd = np.nanstd(vals, axis=0, ddof=1)
         return sd.tolist() if vals.ndim > 1 else float(sd)
 
+    labels_out = [int(v) for v in samples[0].pop("particles.label")]  # the same in every realization
+    for sample in samples[1:]:
+        sample.pop("particles.label")
     sd = {k: spread(k) for k in samples[0]}
-    labels_out = [int(p.label) for p in analyze(li, am_mask, labels, voxel_size_um, **analyze_kw).particles]
     return {
         "method": METHOD,
         "n_realizations": int(n_realizations),

@@ -17,7 +17,7 @@ from trixanes.pipeline.magnification import Resampling
 from trixanes.pipeline.normalize import normalize, remove_rings
 from trixanes.pipeline.angles import choose_algorithm
 from trixanes.pipeline.reconstruct import check_backend, reconstruct
-from trixanes.pipeline.uncertainty import estimate_gain, split_photons
+from trixanes.pipeline.uncertainty import estimate_gain, middle_reference_frames, split_photons
 from trixanes.io.dataexchange import needs_row_copy, read_scan, row_chunked_copy, scan_info
 from trixanes.io.volume import HALVES, VolumeMeta, create_volume, write_volume_meta
 from trixanes._shared.provenance import Provenance
@@ -278,17 +278,16 @@ def reconstruct_scan_file(
             notes.append(f"rotation centre {center_px:.2f} px ({est.method})")
         split = None
         if halves:
-            mid = info.n_rows // 2
-            ref = read_scan(source, rows=slice(max(0, mid - 8), min(info.n_rows, mid + 8)))
+            flats, darks = middle_reference_frames(source, info.n_rows)
             # one stream per energy: the same draws at two energies would cancel in the edge jump
             stream = round(info.energy_kev * 1e3) if info.energy_kev else zlib.crc32(info.path.name.encode())
             try:
-                gain = estimate_gain(ref.flats, ref.darks)
+                gain = estimate_gain(flats, darks)
             except ValueError as err:
                 raise ValueError(f"{info.path}: no noise estimate (halves): {err}") from None
             split = (gain, SPLIT_SEED, stream)
             notes.append(f"half-dose scans for the noise estimate: gain {split[0]:.3g} counts/photon "
-                         f"from {ref.flats.shape[0]} flats")
+                         f"from {flats.shape[0]} flats")
         starts = list(range(0, n_rows, step))
         if scheduler is None:
             results = (_reconstruct_rows(source, z0, min(n_rows, z0 + step), resampling, ring_filter,

@@ -40,7 +40,6 @@ from pathlib import Path
 import numpy as np
 
 from trixanes._shared.paths import check_out_dir
-from trixanes.io.dataexchange import read_scan, scan_info
 from trixanes.io.limap import read_limap
 from trixanes.io.stats import CLASS_NAMES, read_stats
 from trixanes.io.trust import TrustReport, write_trust
@@ -125,10 +124,10 @@ def read_acquisition(scan_paths) -> ScanAcquisition:
         different detectors or angles.
     """
     from trixanes.pipeline.process import order_scans
-    from trixanes.pipeline.uncertainty import estimate_gain
+    from trixanes.pipeline.uncertainty import estimate_gain, middle_reference_frames
 
-    roles = order_scans(scan_paths)
-    infos = [scan_info(roles[r].path) for r in ("pre", "edge", "post")]
+    roles = order_scans(scan_paths)  # each scan's ScanInfo, by role
+    infos = [roles[r] for r in ("pre", "edge", "post")]
     for info in infos:
         if info.pixel_size_um is None or info.energy_kev is None:
             raise ValueError(f"{info.path}: a twin needs the scan's energy and pixel size; the file lacks "
@@ -138,11 +137,10 @@ def read_acquisition(scan_paths) -> ScanAcquisition:
                              f"{infos[0].n_rows}x{infos[0].n_cols}")
     pre = infos[0]
     step, wedge, centre, n = _wedge(pre.theta_deg)
-    mid = pre.n_rows // 2
-    ref = read_scan(pre.path, rows=slice(max(0, mid - 8), min(pre.n_rows, mid + 8)))
-    gain = estimate_gain(ref.flats, ref.darks) if ref.flats.shape[0] >= 2 else 1.0
-    dark = float(np.mean(ref.darks))
-    flux = float(np.median(ref.flats - ref.darks.mean(axis=0))) / (gain if gain > 0 else 1.0)
+    flats, darks = middle_reference_frames(pre.path, pre.n_rows)
+    gain = estimate_gain(flats, darks) if flats.shape[0] >= 2 else 1.0  # one flat: photons assumed
+    dark = float(np.mean(darks))
+    flux = float(np.median(flats - darks.mean(axis=0))) / (gain if gain > 0 else 1.0)
     return ScanAcquisition(
         tuple(float(i.energy_kev) for i in infos), tuple(float(i.pixel_size_um) for i in infos),
         pre.n_rows, pre.n_cols, n, pre.n_angles, (float(pre.theta_deg.min()), float(pre.theta_deg.max())),
