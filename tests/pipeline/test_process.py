@@ -178,13 +178,17 @@ from pathlib import Path
 from trixanes.pipeline.process import ProcessOptions, process
 def hwm_mb():
     return next(int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("VmHWM"))
-scans, refs, out = json.loads(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-opts = ProcessOptions(binning=2, figures=False, max_memory_gb=json.loads(sys.argv[4]))
-process(scans, refs, out / "warm-up", opts, progress=False)  # imports, numba caches, thread pools
-open("/proc/self/clear_refs", "w").write("5")  # reset the peak RSS
-base = hwm_mb()
-res = process(scans, refs, out, opts, progress=False)
-print(json.dumps({"increase_mb": hwm_mb() - base, "log": res.log}))
+scans, refs, out, cap = json.loads(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), json.loads(sys.argv[4])
+def peak(cap, folder):
+    open("/proc/self/clear_refs", "w").write("5")  # reset the peak RSS
+    base = hwm_mb()
+    res = process(scans, refs, folder, ProcessOptions(binning=2, figures=False, max_memory_gb=cap), progress=False)
+    return {"increase_mb": hwm_mb() - base, "log": res.log}
+# the capped run first, after a capped warm-up (imports, numba caches, thread pools); the full
+# run after it finds them warm too
+process(scans, refs, out / "warm-up", ProcessOptions(binning=2, figures=False, max_memory_gb=cap), progress=False)
+capped = peak(cap, out / "capped")
+print(json.dumps({"capped": capped, "full": peak(None, out / "full")}))
 """
 
 
@@ -197,15 +201,12 @@ def test_memory_cap_bounds_peak_rss(small_sim, tmp_path):
     if not os.access("/proc/self/clear_refs", os.W_OK):
         pytest.skip("needs Linux /proc/self/clear_refs to reset the peak RSS")
     scans = [str(p) for p in ball_scans(tmp_path, n_cols=320)]
-
-    def run(cap, out):
-        r = subprocess.run([sys.executable, "-c", _PEAK_RSS_RUNNER, json.dumps(scans),
-                            str(small_sim.references_path), str(out), json.dumps(cap)],
-                           capture_output=True, text=True, check=True)
-        return json.loads(r.stdout.strip().splitlines()[-1])
-
     cap_gb = 0.03
-    full, capped = run(None, tmp_path / "full"), run(cap_gb, tmp_path / "capped")
+    r = subprocess.run([sys.executable, "-c", _PEAK_RSS_RUNNER, json.dumps(scans),
+                        str(small_sim.references_path), str(tmp_path), json.dumps(cap_gb)],
+                       capture_output=True, text=True, check=True)
+    peaks = json.loads(r.stdout.strip().splitlines()[-1])
+    full, capped = peaks["full"], peaks["capped"]
     volume_mb = 4 * 96 * 320 * 320 / 2**20  # one full-resolution energy: 37.5 MB, 5 of them > cap
     binned_mb = volume_mb / 8
     assert any("binning 2x while reading" in line for line in capped["log"])

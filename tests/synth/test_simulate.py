@@ -170,7 +170,7 @@ def test_tiled_phantom_writes_the_same_files(tmp_path):
     sc = Scenario.preset("tiny").replace(acquisition={"deformation_um": 0.3})
     whole = simulate(sc, tmp_path / "whole", progress=False, phantom="whole")
     tiled = simulate(sc, tmp_path / "tiled", progress=False, phantom="tiled",
-                     phantom_bytes=2 * 26 * 128 * 128, band_bytes=1)  # 2-row slabs, 1-row bands
+                     phantom_bytes=2 * 26 * 128 * 128, band_bytes=2_000_000)  # 2-row slabs, 4-row bands
     for a, b in zip(whole.scan_paths + (whole.truth_path,), tiled.scan_paths + (tiled.truth_path,)):
         assert dataset_digest(a) == dataset_digest(b), b.name
     assert (tiled.am_fraction, tiled.n_particles) == (whole.am_fraction, whole.n_particles)
