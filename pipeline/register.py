@@ -140,6 +140,25 @@ _LINEAR = {
 }
 
 
+def _extend_into_no_data(a: np.ndarray) -> np.ndarray:
+    """``a`` with each non-finite voxel replaced by its nearest finite one.
+
+    A cubic spline's prefilter rings against a step to zero: at a NaN slice
+    set to 0 it puts 14 % of the value into the next slice and 4 % into the one
+    after, far above an edge jump. Extended data have no step to ring against;
+    the voxels that truly sample no data are removed after the resampling.
+    """
+    finite = np.isfinite(a)
+    if finite.all() or not finite.any():
+        return np.nan_to_num(a)
+    full = finite.all(axis=(1, 2))
+    if (finite == full[:, None, None]).all():  # whole slices missing (detector rows): cheap, 1-D
+        (pick,) = ndi.distance_transform_edt(~full, return_distances=False, return_indices=True)
+        return a[pick]
+    idx = ndi.distance_transform_edt(~finite, return_distances=False, return_indices=True)
+    return a[tuple(idx)]
+
+
 def _image(a: np.ndarray, spacing) -> sitk.Image:
     # the grid centre sits at the physical origin, so volumes of different voxel
     # sizes (zone-plate magnification) share the rotation axis and middle row
@@ -153,8 +172,12 @@ def _image(a: np.ndarray, spacing) -> sitk.Image:
 _INTERPOLATORS = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline, "lanczos": sitk.sitkLanczosWindowedSinc}
 
 
-def _method(sampling: float, seed: int, bins: int, threads: int | None = None) -> sitk.ImageRegistrationMethod:
+def _method(sampling: float, seed: int, bins: int, threads: int | None = None,
+            masks=None) -> sitk.ImageRegistrationMethod:
     r = sitk.ImageRegistrationMethod()
+    if masks is not None:  # the metric samples only where both volumes have data
+        r.SetMetricFixedMask(masks[0])
+        r.SetMetricMovingMask(masks[1])
     if threads:
         r.SetNumberOfThreads(int(threads))
     r.SetMetricAsMattesMutualInformation(numberOfHistogramBins=bins)
@@ -176,31 +199,54 @@ def _finest_shrink(img: sitk.Image) -> int:
     return int(max(1, 2 ** np.ceil(np.log2(max(1.0, (n / MAX_LEVEL_VOXELS) ** (1 / 3))))))
 
 
-def _metric(fixed, moving, tx, sampling, seed, bins, threads=None) -> float:
+def _data_masks(f: np.ndarray, m: np.ndarray, fi: sitk.Image, mi: sitk.Image):
+    """(fixed, moving) masks of the voxels with data, or None when both volumes are all data."""
+    ok_f, ok_m = np.isfinite(f), np.isfinite(m)
+    if ok_f.all() and ok_m.all():
+        return None
+    out = []
+    for ok, img in ((ok_f, fi), (ok_m, mi)):
+        mask = sitk.GetImageFromArray(ok.astype(np.uint8))
+        mask.CopyInformation(img)
+        out.append(mask)
+    return tuple(out)
+
+
+def _shrunk(fixed, moving, masks, k):
+    """Images and masks block-averaged by ``k`` (a shrunk mask keeps the blocks all data)."""
+    if k <= 1:
+        return fixed, moving, masks
+    fixed, moving = sitk.BinShrink(fixed, [k] * 3), sitk.BinShrink(moving, [k] * 3)
+    if masks is not None:
+        masks = tuple(sitk.Cast(sitk.BinShrink(sitk.Cast(mk, sitk.sitkFloat32), [k] * 3) > 0.999, sitk.sitkUInt8)
+                      for mk in masks)
+    return fixed, moving, masks
+
+
+def _metric(fixed, moving, tx, sampling, seed, bins, threads=None, masks=None) -> float:
     k = _finest_shrink(fixed)
-    if k > 1:
-        fixed, moving = sitk.BinShrink(fixed, [k] * 3), sitk.BinShrink(moving, [k] * 3)
-    r = _method(min(1.0, sampling * k**3), seed, bins, threads)
+    fixed, moving, masks = _shrunk(fixed, moving, masks, k)
+    r = _method(min(1.0, sampling * k**3), seed, bins, threads, masks)
     r.SetInitialTransform(tx)
     return float(r.MetricEvaluate(fixed, moving))
 
 
-def _linear_stage(fixed, moving, kind, sampling, seed, bins, iterations, threads=None) -> sitk.Transform:
+def _linear_stage(fixed, moving, kind, sampling, seed, bins, iterations, threads=None,
+                  masks=None) -> sitk.Transform:
     if kind == "translation":
         tx = sitk.TranslationTransform(3)
     else:
         tx = sitk.CenteredTransformInitializer(
             fixed, moving, _LINEAR[kind](), sitk.CenteredTransformInitializerFilter.GEOMETRY)
-    r = _method(sampling, seed, bins, threads)
+    # large volumes are block-averaged once (physical geometry kept) rather than
+    # smoothed and shrunk at full size on every level
+    k = _finest_shrink(fixed)
+    fixed, moving, masks = _shrunk(fixed, moving, masks, k)
+    r = _method(sampling, seed, bins, threads, masks)
     r.SetOptimizerAsRegularStepGradientDescent(
         learningRate=1.0, minStep=1e-4, numberOfIterations=iterations, relaxationFactor=0.5,
         gradientMagnitudeTolerance=1e-8)
     r.SetOptimizerScalesFromPhysicalShift()
-    # large volumes are block-averaged once (physical geometry kept) rather than
-    # smoothed and shrunk at full size on every level
-    k = _finest_shrink(fixed)
-    if k > 1:
-        fixed, moving = sitk.BinShrink(fixed, [k] * 3), sitk.BinShrink(moving, [k] * 3)
     # a level needs enough voxels for MI to have a basin: small volumes skip coarse levels
     smallest = min(fixed.GetSize())
     levels = [f for f in (4, 2, 1) if f * k <= 4 and smallest // f >= 24] or [1]
@@ -212,9 +258,9 @@ def _linear_stage(fixed, moving, kind, sampling, seed, bins, iterations, threads
     return tx
 
 
-def _bspline_stage(fixed, moving, linear, nodes, samples, seed, bins, iterations, threads=None):
+def _bspline_stage(fixed, moving, linear, nodes, samples, seed, bins, iterations, threads=None, masks=None):
     bs = sitk.BSplineTransformInitializer(fixed, [int(n) for n in nodes[::-1]], order=3)
-    r = _method(1.0, seed, bins, threads)
+    r = _method(1.0, seed, bins, threads, masks)
     nvox = np.prod(fixed.GetSize())
     r.SetMetricSamplingPercentagePerLevel([min(1.0, samples * k**3 / nvox) for k in BSPLINE_SHRINK], seed + 1)
     r.SetOptimizerAsLBFGSB(gradientConvergenceTolerance=1e-5, numberOfIterations=iterations,
@@ -271,7 +317,7 @@ def register_volume(fixed, moving, *, transform: str = "rigid", bspline: bool = 
     ----------
     fixed, moving : ndarray (z, y, x)
         Reference volume and volume to align (e.g. pre-edge and edge). NaN
-        voxels are treated as 0 for the metric.
+        voxels are no data: the metric samples only voxels with data in both.
     transform : {"rigid", "similarity", "translation"}
         Linear stage: rotation + translation, plus an isotropic scale, or a
         translation only. Three resolution levels (shrink 4, 2, 1; smoothing
@@ -351,21 +397,24 @@ def register_volume(fixed, moving, *, transform: str = "rigid", bspline: bool = 
         voxel_size3(moving_voxel_size_um, "moving_voxel_size_um"))
     notes = []
     if not (np.isfinite(f).all() and np.isfinite(m).all()):
-        notes.append("non-finite voxels set to 0 for registration")
-    fi = _image(np.nan_to_num(f), spacing)
-    mi = _image(np.nan_to_num(m), m_spacing)
+        notes.append("non-finite voxels are no data: left out of the metric, extended by their nearest "
+                     "finite voxel for the spline")
+    fi = _image(_extend_into_no_data(f), spacing)
+    mi = _image(_extend_into_no_data(m), m_spacing)
     metric_fraction = min(1.0, METRIC_SAMPLES / f.size)
-    metric_before = _metric(fi, mi, sitk.TranslationTransform(3), metric_fraction, seed, histogram_bins, threads)
-    linear = _linear_stage(fi, mi, transform, sampling, seed, histogram_bins, iterations, threads)
+    masks = _data_masks(f, m, fi, mi)
+    metric_before = _metric(fi, mi, sitk.TranslationTransform(3), metric_fraction, seed, histogram_bins, threads,
+                            masks)
+    linear = _linear_stage(fi, mi, transform, sampling, seed, histogram_bins, iterations, threads, masks)
     final: sitk.Transform = sitk.CompositeTransform(linear)
     bmax = 0.0
     if bspline:
         bs = _bspline_stage(fi, mi, linear, nodes, bspline_samples, seed, histogram_bins, bspline_iterations,
-                            threads)
+                            threads, masks)
         # a composite applies its last-added transform first: x_moving = linear(bspline(x))
         final.AddTransform(bs)
         bmax = _max_displacement_vox(bs, fi, spacing)
-    metric_after = _metric(fi, mi, final, metric_fraction, seed, histogram_bins, threads)
+    metric_after = _metric(fi, mi, final, metric_fraction, seed, histogram_bins, threads, masks)
     moved = _resample(m, mi, fi, final, interpolator, fill_value)
     t, rot, scale = _linear_params(linear, spacing)
     return Registration(moved, t, rot, scale, bmax, metric_before, metric_after,
@@ -420,6 +469,6 @@ def apply_registration(reg: "Registration", moving, fixed_shape, voxel_size_um=1
     m = np.asarray(moving, dtype=np.float32)
     if m.ndim != 3:
         raise ValueError(f"moving must be 3-D (z, y, x), got shape {m.shape}")
-    mi = _image(np.nan_to_num(m), reg.moving_voxel_size_um)
+    mi = _image(_extend_into_no_data(m), reg.moving_voxel_size_um)
     fi = _image(np.zeros(tuple(int(n) for n in fixed_shape), np.float32), voxel_size3(voxel_size_um))
     return _resample(m, mi, fi, reg.transform, reg.interpolator, fill_value)
