@@ -18,7 +18,8 @@ segmentation, registration. These depend on the scan and the sample, so
 3. K twins (seeds) are simulated at the scan's pixel size and angles, on a
    field of view of at most ``max_cols`` detector columns (stated when smaller
    than the scan's), run through the same pipeline with the same options (read
-   from the result's provenance), and validated;
+   from the result's provenance), and validated, as a study
+   (`trixanes.studies.sweep`: cached by key, on Dask workers or a scheduler);
 4. per statistic of ``stats.json``: the twins' mean error is the expected bias,
    their spread the systematic scatter; with the scan's own noise σ they give
    the interval after correcting for the bias (`TrustReport`).
@@ -41,11 +42,12 @@ import numpy as np
 
 from trixanes._shared.paths import check_out_dir
 from trixanes.io.limap import read_limap
+from trixanes.io.scorecard import read_scorecard
 from trixanes.io.stats import CLASS_NAMES, read_stats
 from trixanes.io.trust import TrustReport, write_trust
 
 __all__ = ["ScanAcquisition", "read_acquisition", "fit_sample", "refine_fit", "twin_scenarios", "run_trust",
-           "STATISTICS"]
+           "TwinFailed", "STATISTICS"]
 
 #: the statistics of stats.json whose bias and spread are reported (dotted keys)
 STATISTICS = ("total_li", "mean_q", "active_surface_fraction",
@@ -181,7 +183,13 @@ def fit_sample(stats, voxel_fill_fraction: float | None = None) -> dict:
     if q.size:
         lithium["mean_soc"] = float(np.clip(np.mean(q), 0.02, 0.98))
         lithium["soc_spread"] = float(np.clip(np.std(q), 0.0, 0.5)) if q.size > 2 else 0.1
-    return {"sample": sample, "lithium": lithium}
+    return _rounded({"sample": sample, "lithium": lithium})
+
+
+def _rounded(fit: dict) -> dict:
+    """Fitted values to 3 significant digits: all a fit knows, and the twins' cache keys then do not
+    change with the last digits of a rerun (threaded reductions are not bit-reproducible)."""
+    return {sec: {k: float(f"{v:.3g}") for k, v in vals.items()} for sec, vals in fit.items()}
 
 
 def refine_fit(fit: dict, found_real: dict, found_twin: dict) -> dict:
@@ -196,7 +204,7 @@ def refine_fit(fit: dict, found_real: dict, found_twin: dict) -> dict:
     --------
     >>> fit = {"sample": {"d50_um": 3.5}, "lithium": {"mean_soc": 0.4}}
     >>> refine_fit(fit, fit, {"sample": {"d50_um": 3.0}, "lithium": {"mean_soc": 0.45}})
-    {'sample': {'d50_um': 4.083333333333333}, 'lithium': {'mean_soc': 0.35000000000000003}}
+    {'sample': {'d50_um': 4.08}, 'lithium': {'mean_soc': 0.35}}
     """
     out = {"sample": dict(fit["sample"]), "lithium": dict(fit["lithium"])}
     limits = {"d50_um": (0.5, 20.0), "am_fraction": (0.05, 0.75), "size_spread": (0.05, 0.6),
@@ -209,7 +217,7 @@ def refine_fit(fit: dict, found_real: dict, found_twin: dict) -> dict:
             continue
         v = out[section][key] * a / b if how == "scale" and b > 0 else out[section][key] + (a - b)
         out[section][key] = float(np.clip(v, *limits[key]))
-    return out
+    return _rounded(out)
 
 
 def twin_scenarios(acq: ScanAcquisition, fit: dict, twins: int, *, seed: int = 0, max_cols: int = MAX_COLS,
@@ -252,28 +260,29 @@ def _value(stats_dict, key):
     return float(v) if isinstance(v, (int, float)) else float("nan")
 
 
-def _fill(limap) -> float:
-    """AM fraction of the electrode disk (the simulator's ``am_fraction``) in a result's volume."""
+def _fill(n_am: int, shape) -> float:
+    """AM fraction of the electrode disk (the simulator's ``am_fraction``) in a volume of ``shape``."""
     from trixanes.synth.config import Scenario
 
-    n = limap.li.shape
     disk = Scenario.preset("quick").sample.disk_diameter_fraction  # the twins' geometry
-    return float(limap.am_mask.sum() / (math.pi / 4 * n[0] * n[1] * n[2] * disk ** 2))
+    return float(n_am / (math.pi / 4 * float(np.prod(shape)) * disk ** 2))
 
 
-def _found_stats(limap_path):
-    """Statistics of a pipeline's limap.h5 (its stats.json when it wrote one) and its AM fill."""
-    from trixanes.pipeline.analyze import analyze
+class TwinFailed(RuntimeError):
+    """A twin's simulation, pipeline run or validation failed (its error row says how)."""
 
-    limap = read_limap(limap_path)
-    path = Path(limap_path).parent / "stats.json"
-    if path.is_file():
-        st = read_stats(path)
-    else:
-        labels = limap.labels if limap.labels is not None else np.zeros(limap.li.shape, np.int32)
-        st = analyze(limap.li, limap.am_mask, labels, limap.voxel_size_um, x_pristine=limap.x_pristine,
-                     x_charged=limap.x_charged)
-    return st, _fill(limap)
+
+def _run_twins(scenarios, label, out_dir, pipe, cache_dir, scheduler, workers, progress):
+    """The twins as a study (`trixanes.studies.sweep`): cached by key, on Dask; each row and its scorecard."""
+    from trixanes.studies.sweep import Task, run_sweep
+
+    tasks = [Task("trust", f"{label} {k + 1}", sc, repeat=k) for k, sc in enumerate(scenarios)]
+    rows = run_sweep(tasks, out_dir, scheduler=scheduler, workers=workers, progress=progress, pipeline=pipe,
+                     sim_cache=cache_dir)
+    for row in rows:
+        if row.get("status") != "ok":
+            raise TwinFailed(f"{row['label']} (seed {row['seed']}, {Path(out_dir) / row['key']}): {row.get('error')}")
+    return [(row, read_scorecard(Path(out_dir) / row["key"] / "scorecard.json")) for row in rows]
 
 
 def _found_from_limap(result_dir: Path):
@@ -287,11 +296,12 @@ def _found_from_limap(result_dir: Path):
     reg = (details or {}).get("registration") or {}
     binning = int((details or {}).get("binning") or 1)
     drift = max([max(abs(float(t)) for t in r.get("translation_vox_zyx", [0.0])) for r in reg.values()] or [0.0])
-    return stats, options, centres.get("pre"), drift * binning, _fill(limap)
+    return stats, options, centres.get("pre"), drift * binning, _fill(int(limap.am_mask.sum()), limap.li.shape)
 
 
 def run_trust(scans, references, result_dir, out_dir, *, twins: int = 3, pipeline=None, cache_dir=None,
-              seed: int = 0, max_cols: int = MAX_COLS, progress: bool = True) -> TrustReport:
+              seed: int = 0, max_cols: int = MAX_COLS, scheduler: str | None = None, workers: int = 2,
+              progress: bool = True) -> TrustReport:
     """Expected bias and spread of every statistic of a real scan's result, from simulated twins.
 
     Parameters
@@ -304,21 +314,34 @@ def run_trust(scans, references, result_dir, out_dir, *, twins: int = 3, pipelin
     result_dir : path-like
         Where the pipeline wrote ``limap.h5`` and ``stats.json`` for these scans.
     out_dir : path-like
-        ``trust.json`` and, per twin, its simulation's output and scorecard.
+        ``trust.json``; ``twins/<key>/`` holds each twin's scorecard (a study's
+        cache: a rerun with the same code, scan and pipeline reuses them).
     twins : int
     pipeline : Pipeline or str, optional
         Default: trixanes' own, with the options recorded in the result.
     cache_dir : path-like, optional
-        Simulation cache (`trixanes.studies.simcache`).
+        Simulation cache (`trixanes.studies.simcache`); default: each twin's
+        simulation is removed once it is scored.
+    scheduler : str, optional
+        Dask scheduler address for the twins, ``"inline"`` for this process;
+        default a local cluster of ``workers`` processes (`studies.sweep.run_sweep`).
 
     Returns
     -------
     TrustReport
+
+    Raises
+    ------
+    TwinFailed
+        A twin did not run through (its folder and error named).
+
+    Notes
+    -----
+    The default local cluster starts worker processes: a script that calls
+    this needs the ``if __name__ == "__main__":`` guard (or ``scheduler="inline"``).
     """
     from trixanes.pipeline.process import ProcessOptions
-    from trixanes.studies.simcache import cached_simulation
-    from trixanes.validate.plugin import PipelineFailed, TrixanesPipeline, parse_pipeline, run_pipeline
-    from trixanes.validate.scorecard import validate
+    from trixanes.validate.plugin import TrixanesPipeline, parse_pipeline
 
     if int(twins) < 1:
         raise ValueError(f"twins: need at least 1, got {twins!r}")
@@ -337,40 +360,31 @@ def run_trust(scans, references, result_dir, out_dir, *, twins: int = 3, pipelin
     else:
         pipe = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
     offset = 0.0 if centre is None else float(centre) - (acq.detector_cols - 1) / 2
-    twin_kw = dict(max_cols=max_cols, center_offset_px=offset if acq.detector_cols <= max_cols else 0.0,
-                   drift_px=drift)
-
-    def run_twin(sc, folder):
-        sim = cached_simulation(sc, cache_dir)
-        run = run_pipeline(pipe, sim.scan_paths, sim.references_path, folder / "out", scenario_path=sim.scenario_path)
-        if not run.ok:
-            raise PipelineFailed(run)
-        return sim, run
-
-    from tqdm.auto import tqdm
-
+    # to a thousandth of a pixel: the twins' keys then survive the last digits of a rerun
+    twin_kw = dict(max_cols=max_cols, center_offset_px=round(offset, 3) if acq.detector_cols <= max_cols else 0.0,
+                   drift_px=round(drift, 3))
+    run = dict(pipe=pipe, cache_dir=cache_dir, scheduler=scheduler, workers=workers, progress=progress)
     # the pilot: what the pipeline finds of the first fit corrects it (sizes of merged or cut
     # particles, the AM the segmentation keeps, the lithiation it measures)
     found_real = fit_sample(stats, fill)
     (pilot,), notes = twin_scenarios(acq, found_real, 1, seed=seed + 1000, **twin_kw)
-    _, run = run_twin(pilot, out_dir / "pilot")
-    pilot_stats, pilot_fill = _found_stats(run.limap_path)
-    fit = refine_fit(found_real, found_real, fit_sample(pilot_stats, pilot_fill))
+    # one task: a local cluster would only add its start-up
+    ((_, card),) = _run_twins([pilot], "pilot", out_dir / "twins", **{**run, "scheduler": scheduler or "inline"})
+    pilot_fill = _fill(card["segmentation"]["n_found"], card["grid"]["result_shape"])
+    fit = refine_fit(found_real, found_real, fit_sample(card.result_stats, pilot_fill))
     notes = list(notes) + [f"sample fitted from the result and corrected by one pilot twin: {fit}"]
     if "d50_um" not in fit["sample"]:
         notes.append(f"fewer than 3 whole particles in the volume: the twins' particle size is the "
                      f"simulator's preset ({pilot.sample.d50_um:g} µm), not fitted")
     scenarios, _ = twin_scenarios(acq, fit, twins, seed=seed, **twin_kw)
     rows = []
-    for k, sc in enumerate(tqdm(scenarios, desc="twins", disable=not progress, unit="twin")):
-        folder = out_dir / f"twin-{k + 1}"
-        sim, run = run_twin(sc, folder)
-        card = validate(sim.truth_path, run.limap_path, folder / "score", figures=False)
-        rows.append({"seed": sc.seed, "simulation_key": sim.key, "scorecard": str(folder / "score" / "scorecard.json"),
+    for row, card in _run_twins(scenarios, "twin", out_dir / "twins", **run):
+        rows.append({"seed": row["seed"], "simulation_key": row.get("simulation.key"),
+                     "scorecard": str(out_dir / "twins" / row["key"] / "scorecard.json"),
                      "truth": card.truth_stats.to_dict(), "found": card.result_stats.to_dict(),
-                     "interior_rmse": float(card.voxel["interior"]["rmse"]),
-                     "am_rmse": float(card.voxel["am"]["rmse"]),
-                     "particle_mae": float(card.particles["mean_li"]["mae"])})
+                     "interior_rmse": float(card["voxel"]["interior"]["rmse"]),
+                     "am_rmse": float(card["voxel"]["am"]["rmse"]),
+                     "particle_mae": float(card["particles"]["mean_li"]["mae"])})
     real = stats.to_dict()
     sigma = stats.sigma or {}
     entries = {}

@@ -353,20 +353,22 @@ def trust(
     pipeline_timeout: Optional[float] = typer.Option(None, "--pipeline-timeout", help=_TIMEOUT_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Simulation cache (default $TRIXANES_CACHE or "
                                                                "~/.cache/trixanes/simulations)."),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address for the twins ('inline': this "
+                                                       "process)."),
+    workers: int = typer.Option(2, help="Local workers when no scheduler is given."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ):
     """How far to trust a real scan's numbers: expected bias and spread from simulated twins of it."""
-    from trixanes.studies.trust import run_trust
+    from trixanes.studies.trust import TwinFailed, run_trust
     from trixanes.trust_report import write_trust_html
-    from trixanes.validate.plugin import PipelineFailed
 
     try:
         pipe = None if pipeline is None else _pipeline(pipeline, pipeline_timeout)  # None: the result's options
-        rep = run_trust(scans, references, result, out, twins=twins, pipeline=pipe,
-                        cache_dir=cache, progress=not quiet)
+        rep = run_trust(scans, references, result, out, twins=twins, pipeline=pipe, cache_dir=cache,
+                        scheduler=scheduler, workers=workers, progress=not quiet)
         page = write_trust_html(rep, out)
-    except PipelineFailed as exc:
-        typer.echo(f"error: a twin's pipeline run failed: {exc}", err=True)
+    except TwinFailed as exc:
+        typer.echo(f"error: a twin did not run through: {exc}", err=True)
         raise typer.Exit(code=1)
     except (ValueError, OSError) as exc:
         _fail(exc)

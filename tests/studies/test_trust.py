@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -48,7 +49,7 @@ def trusted(real, tmp_path_factory):
     out = tmp_path_factory.mktemp("trust")
     r = CliRunner().invoke(app, ["trust", *map(str, sim.scan_paths), "--references", str(sim.references_path),
                                  "--cache", str(cache), "--result", str(res.limap_path.parent), "--out", str(out),
-                                 "--twins", "2", "--quiet"])
+                                 "--twins", "2", "--scheduler", "inline", "--quiet"])
     assert r.exit_code == 0, r.output
     return out, r.output
 
@@ -67,7 +68,7 @@ def test_twins_give_a_bias_and_spread_for_every_statistic(real, trusted):
     assert any("pilot twin" in n for n in rep.notes)
     assert any("fewer than 3 whole particles" in n for n in rep.notes)  # a volume 1.6 µm high
     # the twins repeat the scan's acquisition and processing: the same voxel
-    twin = json.loads((out / "twin-1" / "score" / "scorecard.json").read_text())
+    twin = json.loads(Path(rep.runs[0]["scorecard"]).read_text())
     assert twin["grid"]["result_voxel_um"] == pytest.approx(res.stats.voxel_size_um[0])
     assert "expected interior voxel Li RMSE" in printed and "total_li" in printed
     page = (out / "trust.html").read_text()
@@ -81,3 +82,16 @@ def test_a_missing_result_is_refused_by_name(real, tmp_path):
     assert r.exit_code == 2 and "no limap.h5" in r.output
     with pytest.raises(ValueError, match="twins: need at least 1"):
         run_trust(sim.scan_paths, sim.references_path, tmp_path, tmp_path / "v", twins=0)
+
+
+def test_a_twin_whose_pipeline_fails_is_named(real, tmp_path):
+    sim, res, cache = real
+    broken = tmp_path / "broken.py"
+    broken.write_text("import sys\nsys.exit('no Li map today')\n")
+    r = CliRunner().invoke(app, ["trust", *map(str, sim.scan_paths), "--references", str(sim.references_path),
+                                 "--cache", str(cache), "--result", str(res.limap_path.parent),
+                                 "--out", str(tmp_path / "t"), "--pipeline", f"{{python}} {broken} {{out}}",
+                                 "--twins", "1", "--scheduler", "inline", "--quiet"])
+    assert r.exit_code == 1, r.output
+    assert "a twin did not run through: pilot 1" in r.output and "no Li map today" in r.output
+    assert not (tmp_path / "t" / "trust.json").exists()
