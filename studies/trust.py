@@ -186,10 +186,20 @@ def fit_sample(stats, voxel_fill_fraction: float | None = None) -> dict:
     return _rounded({"sample": sample, "lithium": lithium})
 
 
+#: copied from the result's references, not fitted: kept exact
+_EXACT = ("x_pristine", "x_charged")
+
+
 def _rounded(fit: dict) -> dict:
     """Fitted values to 3 significant digits: all a fit knows, and the twins' cache keys then do not
-    change with the last digits of a rerun (threaded reductions are not bit-reproducible)."""
-    return {sec: {k: float(f"{v:.3g}") for k, v in vals.items()} for sec, vals in fit.items()}
+    change with the last digits of a rerun (threaded reductions are not bit-reproducible).
+
+    Examples
+    --------
+    >>> _rounded({"sample": {"d50_um": 3.95251}, "lithium": {"x_pristine": 1.0125, "mean_soc": 0.389814}})
+    {'sample': {'d50_um': 3.95}, 'lithium': {'x_pristine': 1.0125, 'mean_soc': 0.39}}
+    """
+    return {sec: {k: v if k in _EXACT else float(f"{v:.3g}") for k, v in vals.items()} for sec, vals in fit.items()}
 
 
 def refine_fit(fit: dict, found_real: dict, found_twin: dict) -> dict:
