@@ -396,6 +396,10 @@ def register_volume(fixed, moving, *, transform: str = "rigid", bspline: bool = 
     m_spacing = spacing if moving_voxel_size_um is None else np.array(
         voxel_size3(moving_voxel_size_um, "moving_voxel_size_um"))
     notes = []
+    for name, a in (("fixed", f), ("moving", m)):
+        if np.isfinite(a).sum() < 64:
+            raise ValueError(f"{name} volume has {int(np.isfinite(a).sum())} finite voxels of {a.size}: "
+                             f"nothing to register")
     if not (np.isfinite(f).all() and np.isfinite(m).all()):
         notes.append("non-finite voxels are no data: left out of the metric, extended by their nearest "
                      "finite voxel for the spline")
@@ -437,7 +441,7 @@ def _resample(m: np.ndarray, mi: sitk.Image, fi: sitk.Image, tx: sitk.Transform,
 
 
 def apply_registration(reg: "Registration", moving, fixed_shape, voxel_size_um=1.0, *,
-                       fill_value: float = np.nan) -> np.ndarray:
+                       fill_value: float = np.nan, nan_is_absent: bool = False) -> np.ndarray:
     """Resample another volume of the moving grid exactly as ``reg.moved`` was made.
 
     For volumes that must follow the same transform without being registered
@@ -455,6 +459,12 @@ def apply_registration(reg: "Registration", moving, fixed_shape, voxel_size_um=1
     voxel_size_um : float or 3 floats
         The fixed volume's voxel size (as given to `register_volume`).
     fill_value : float
+    nan_is_absent : bool
+        NaN in ``moving`` means "nothing here" (a Li map outside the active
+        material), not "no data": NaN voxels are extended by their nearest
+        finite voxel and resampled as data, so the result is finite wherever
+        the moving grid covers it (mask it afterwards with the moved mask).
+        Default: NaN is no data, and every voxel interpolated from one is too.
 
     Examples
     --------
@@ -469,6 +479,45 @@ def apply_registration(reg: "Registration", moving, fixed_shape, voxel_size_um=1
     m = np.asarray(moving, dtype=np.float32)
     if m.ndim != 3:
         raise ValueError(f"moving must be 3-D (z, y, x), got shape {m.shape}")
-    mi = _image(_extend_into_no_data(m), reg.moving_voxel_size_um)
+    filled = _extend_into_no_data(m)
+    mi = _image(filled, reg.moving_voxel_size_um)
     fi = _image(np.zeros(tuple(int(n) for n in fixed_shape), np.float32), voxel_size3(voxel_size_um))
-    return _resample(m, mi, fi, reg.transform, reg.interpolator, fill_value)
+    return _resample(filled if nan_is_absent else m, mi, fi, reg.transform, reg.interpolator, fill_value)
+
+
+def carry_labels(reg: "Registration", labels, moving_shape, voxel_size_um=1.0) -> np.ndarray:
+    """Labels of the fixed grid carried onto the moving grid (nearest neighbour), 0 off the fixed grid.
+
+    The inverse of `apply_registration`'s direction, through the linear stage
+    only (a rigid or similarity transform): a series' first-state particle
+    labels on a later state's own grid, so that its Li map is never resampled.
+
+    Examples
+    --------
+    >>> cube = np.zeros((24, 24, 24), np.float32); cube[6:18, 8:20, 6:18] = 1.0
+    >>> r = register_volume(cube, np.roll(cube, 2, axis=1), transform="rigid")
+    >>> lab = (cube > 0).astype(np.int32)
+    >>> bool((carry_labels(r, lab, cube.shape) == np.roll(lab, 2, axis=1)).mean() > 0.99)
+    True
+    """
+    lab = np.asarray(labels)
+    if lab.ndim != 3:
+        raise ValueError(f"labels must be 3-D (z, y, x), got shape {lab.shape}")
+    fi = sitk.GetImageFromArray(np.ascontiguousarray(lab, dtype=np.int32))
+    fi.CopyInformation(_image(np.zeros(lab.shape, np.float32), voxel_size3(voxel_size_um)))
+    mi = _image(np.zeros(tuple(int(n) for n in moving_shape), np.float32), reg.moving_voxel_size_um)
+    linear = reg.transform.GetNthTransform(0) if reg.transform.GetName() == "CompositeTransform" else reg.transform
+    out = sitk.Resample(fi, mi, linear.GetInverse(), sitk.sitkNearestNeighbor, 0, sitk.sitkInt32)
+    return sitk.GetArrayFromImage(out).astype(np.int32)
+
+
+def rotation_zyx(reg: "Registration") -> np.ndarray:
+    """The rotation of the linear stage as a 3 x 3 matrix on (z, y, x) vectors.
+
+    Maps a direction in the fixed volume to the same direction in the moving one.
+    """
+    linear = reg.transform.GetNthTransform(0) if reg.transform.GetName() == "CompositeTransform" else reg.transform
+    if linear.GetName() == "TranslationTransform":
+        return np.eye(3)
+    a = np.array(linear.GetMatrix()).reshape(3, 3) / reg.scale
+    return a[::-1, ::-1].copy()  # (x, y, z) rows and columns reversed into (z, y, x)

@@ -20,6 +20,7 @@ from trixanes._shared.atomic import write_text
 from .acquisition import AcquisitionParams
 from .lithium import LithiumParams
 from .microstructure import MicrostructureParams
+from .states import SeriesParams
 
 
 class ScenarioError(ValueError):
@@ -96,6 +97,7 @@ class Scenario:
     lithium: LithiumParams = field(default_factory=LithiumParams)
     spectra: SpectraParams = field(default_factory=SpectraParams)
     acquisition: AcquisitionParams = field(default_factory=AcquisitionParams)
+    series: SeriesParams | None = None
 
     def __post_init__(self):
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
@@ -105,6 +107,28 @@ class Scenario:
                 getattr(self, section).validate()
             except ValueError as exc:
                 raise ScenarioError(f"{section}.{exc}") from None
+        if self.series is not None:
+            try:
+                self.series.validate()
+            except ValueError as exc:
+                raise ScenarioError(f"series.{exc}") from None
+            for st in self.series.states:  # each state's acquisition must be valid on its own
+                where = f"series.state {st.name!r}: acquisition"
+                acq = _section(AcquisitionParams, {**dataclasses.asdict(self.acquisition), **st.acquisition}, where)
+                try:
+                    acq.validate()
+                except ValueError as exc:
+                    raise ScenarioError(f"{where}.{exc}") from None
+
+    def state(self, name: str) -> "Scenario":
+        """The scenario of one state of the series: its mean progress and acquisition."""
+        if self.series is None:
+            raise ScenarioError(f"scenario {self.name!r} has no [series]")
+        st = next((s for s in self.series.states if s.name == name), None)
+        if st is None:
+            raise ScenarioError(f"scenario {self.name!r}: no state {name!r}; states: "
+                                f"{[s.name for s in self.series.states]}")
+        return self.replace(series=None, lithium={"mean_soc": st.mean_soc}, acquisition=dict(st.acquisition))
 
     # -- construction -------------------------------------------------------
     @classmethod
@@ -117,9 +141,15 @@ class Scenario:
                 kwargs[key] = data.pop(key)
         for section, klass in SECTIONS.items():
             kwargs[section] = _section(klass, data.pop(section, {}), f"{source}: {section}")
+        series = data.pop("series", None)
+        if series is not None:
+            try:
+                kwargs["series"] = SeriesParams.from_dict(series)
+            except ValueError as exc:
+                raise ScenarioError(f"{source}: series.{exc}") from None
         if data:
             raise ScenarioError(f"{source}: unknown field(s) {sorted(data)}; "
-                                f"expected name, seed, {', '.join(SECTIONS)}")
+                                f"expected name, seed, {', '.join(SECTIONS)}, series")
         return cls(**kwargs)
 
     @classmethod
@@ -152,6 +182,10 @@ class Scenario:
                 data[key] = {**data[key], **val}
             elif key in SECTIONS and dataclasses.is_dataclass(val):
                 data[key] = dataclasses.asdict(val)
+            elif key == "series":
+                data.pop("series", None)
+                if val is not None:
+                    data["series"] = val.to_dict() if isinstance(val, SeriesParams) else val
             else:
                 data[key] = val
         return Scenario.from_dict(data, source="scenario")
@@ -161,6 +195,10 @@ class Scenario:
         out = {"name": self.name, "seed": self.seed}
         for section in SECTIONS:
             out[section] = {k: _plain(v) for k, v in dataclasses.asdict(getattr(self, section)).items()}
+        if out["acquisition"]["flux_photons"] is None:  # TOML has no None: 0 says noise-free too
+            out["acquisition"]["flux_photons"] = 0.0
+        if self.series is not None:
+            out["series"] = self.series.to_dict()
         return out
 
     def to_toml(self) -> str:

@@ -272,29 +272,42 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
         phase, li = micro.phase, lith.li
         del micro, lith  # imaging needs phase and Li only: labels, masks and depths go (1.5 GB at default)
     model = xanes_model(scenario)
-    refs_path = _write_references(out_dir / "references.csv", model)
+    refs_path = write_references(out_dir / "references.csv", model)
 
     stages.set_postfix_str("imaging")
-    field = None
-    if acq.deformation_um > 0:
-        field = deformation_field(shape, v, acq.deformation_um, rng=np.random.default_rng(seeds[3]))
-    exposure = Exposure(acq, energy_geometries(acq, rng=np.random.default_rng(seeds[2])),
-                        projection_angles(acq), seeds[4], field)
-    paths = [out_dir / f"scan_{g.energy_kev * 1000:.0f}eV.h5" for g in exposure.geometries]
     with contextlib.ExitStack() as stack:
         if mode == "tiled":  # image the phantom from the truth file, a slab per band
             f = stack.enter_context(h5py.File(truth_path, "r"))
             phase, li = f["phase"], f["li"]
-        scan_paths = write_scans(phase, li, model, exposure, paths, voxel_um=v,
-                                 n_nodes=scenario.spectra.nodes, band_bytes=band_bytes,
-                                 progress=progress, backend=backend,
-                                 simulator=f"trixanes {__version__}", scenario=scenario.name)
+        scan_paths = image_phantom(phase, li, scenario, model, out_dir, seeds, band_bytes=band_bytes,
+                                   progress=progress, backend=backend)
     stages.update()
     stages.close()
     scen_path = scenario.write_toml(out_dir / "scenario.toml")
     return SimulationResult(out_dir, tuple(scan_paths), refs_path, truth_path, scen_path,
                             am_fraction, n_particles,
                             time.perf_counter() - t0)
+
+
+def image_phantom(phase, li, scenario: Scenario, model: XanesModel, out_dir: Path, seeds, *,
+                  band_bytes: int = DEFAULT_BAND_BYTES, progress: bool = True,
+                  backend: str = "numba") -> list:
+    """Image a phantom (arrays or HDF5 datasets on the fine grid) at every energy into ``out_dir``.
+
+    ``seeds`` are the scenario's five child seeds; the 3rd draws the drift, the
+    4th the deformation and the 5th the photon noise.
+    """
+    acq = scenario.acquisition
+    field = None
+    if acq.deformation_um > 0:
+        field = deformation_field(phantom_shape(scenario), acq.fine_voxel_um, acq.deformation_um,
+                                  rng=np.random.default_rng(seeds[3]))
+    exposure = Exposure(acq, energy_geometries(acq, rng=np.random.default_rng(seeds[2])),
+                        projection_angles(acq), seeds[4], field)
+    paths = [Path(out_dir) / f"scan_{g.energy_kev * 1000:.0f}eV.h5" for g in exposure.geometries]
+    return write_scans(phase, li, model, exposure, paths, voxel_um=acq.fine_voxel_um,
+                       n_nodes=scenario.spectra.nodes, band_bytes=band_bytes, progress=progress,
+                       backend=backend, simulator=f"trixanes {__version__}", scenario=scenario.name)
 
 
 def _int(seq: np.random.SeedSequence) -> int:
@@ -314,7 +327,8 @@ def _truth_attrs(shape, v: float, scenario: Scenario, mode: str) -> dict:
                        provenance=prov)
 
 
-def _write_references(path: Path, model: XanesModel) -> Path:
+def write_references(path: Path, model: XanesModel) -> Path:
+    """The two reference spectra of ``model``, as the beamline's pre-run scan (`REFERENCE_GRID_KEV`)."""
     pristine, charged = reference_spectra_raw(REFERENCE_GRID_KEV, model)
     return write_reference_table(path, ReferenceTable(REFERENCE_GRID_KEV, pristine, charged), comments=[
         f"raw absorption of NMC (mu, 1/um) at x = {model.x_pristine:g} and {model.x_charged:g}, "

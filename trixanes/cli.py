@@ -68,6 +68,22 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+# options that `process`, `series` and `reconstruct` share
+_OPT_BIN = typer.Option(None, "--bin", help="Binning factor (default: chosen from the voxel size).")
+_OPT_ALGORITHM = typer.Option(_defaults.ALGORITHM, help="auto, fbp, sirt or cgls.")
+_OPT_LI_PRISTINE = typer.Option(1.0, help="Li stoichiometry of the pristine reference.")
+_OPT_LI_CHARGED = typer.Option(0.38, help="Li stoichiometry of the charged reference.")
+_OPT_MAX_MEMORY_GB = typer.Option(4.0, help="Bin while reading when full volumes exceed this.")
+_OPT_BACKEND = typer.Option(_defaults.BACKEND, help=_BACKEND_HELP)
+_OPT_FILTER = typer.Option(
+    _defaults.FBP_FILTER_BINNED, "--filter",
+    help="FBP filter: ramp, shepp-logan, cosine, hamming, hann (hann: the volumes are binned).")
+_OPT_COMPOSITION = typer.Option(
+    None, "--composition",
+    help="Sample formula (e.g. LiNi0.5Mn0.3Co0.2O2): restores the raw absorption of edge-step "
+         "normalized references, which are refused without it.")
+
+
 @app.command()
 def simulate(
     out: Path = typer.Option(..., "--out", help="Output folder."),
@@ -105,6 +121,14 @@ def simulate(
         sc = Scenario.from_toml(config) if config else Scenario.preset(preset)
         if seed is not None:
             sc = sc.replace(seed=seed)
+        if sc.series is not None:
+            from trixanes.synth.series import simulate_series
+
+            ser = simulate_series(sc, out, progress=not quiet, band_bytes=int(band_memory_mb * 2**20),
+                                  backend=backend, check_memory=not no_memory_check)
+            typer.echo(f"wrote {len(ser.state_dirs)} states ({', '.join(p.name for p in ser.state_dirs)}) "
+                       f"and {ser.series_truth_path.name} to {out} ({ser.seconds:.1f} s)")
+            return
         res = run(sc, out, progress=not quiet, band_bytes=int(band_memory_mb * 2**20), backend=backend,
                   check_memory=not no_memory_check, phantom=phantom.value,
                   phantom_bytes=int(phantom_memory_mb * 2**20), scratch_dir=scratch_dir)
@@ -119,28 +143,23 @@ def process(
     scans: List[Path] = typer.Argument(..., help="Three Data Exchange scans (any order)."),
     references: Path = typer.Option(..., "--references", help="references.csv"),
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    bin: Optional[int] = typer.Option(None, "--bin", help="Binning factor (default: chosen from the voxel size)."),
-    algorithm: str = typer.Option(_defaults.ALGORITHM, help="auto, fbp, sirt or cgls."),
+    bin: Optional[int] = _OPT_BIN,
+    algorithm: str = _OPT_ALGORITHM,
     center: Optional[float] = typer.Option(
         None, help="Rotation centre for all scans: 0-based column of the pre-edge detector, in [0, ncols-1]."),
-    li_pristine: float = typer.Option(1.0, help="Li stoichiometry of the pristine reference."),
-    li_charged: float = typer.Option(0.38, help="Li stoichiometry of the charged reference."),
+    li_pristine: float = _OPT_LI_PRISTINE,
+    li_charged: float = _OPT_LI_CHARGED,
     no_register: bool = typer.Option(False, "--no-register", help="Skip registration."),
     bspline: bool = typer.Option(_defaults.BSPLINE, "--bspline/--no-bspline",
                                  help="Add a B-spline stage (samples that deform)."),
-    filter_name: str = typer.Option(
-        _defaults.FBP_FILTER_BINNED, "--filter",
-        help="FBP filter: ramp, shepp-logan, cosine, hamming, hann (hann: the volumes are binned)."),
+    filter_name: str = _OPT_FILTER,
     ring_filter: bool = typer.Option(_defaults.RING_FILTER, "--ring-filter/--no-ring-filter",
                                      help="Suppress ring artifacts (beamline data with rings)."),
-    max_memory_gb: float = typer.Option(4.0, help="Bin while reading when full volumes exceed this."),
+    max_memory_gb: float = _OPT_MAX_MEMORY_GB,
     scheduler: Optional[str] = typer.Option(
         None, help="Dask scheduler address: its workers reconstruct the chunks of rows (shared files)."),
-    backend: str = typer.Option(_defaults.BACKEND, help=_BACKEND_HELP),
-    composition: Optional[str] = typer.Option(
-        None, "--composition",
-        help="Sample formula (e.g. LiNi0.5Mn0.3Co0.2O2): restores the raw absorption of edge-step "
-             "normalized references, which are refused without it."),
+    backend: str = _OPT_BACKEND,
+    composition: Optional[str] = _OPT_COMPOSITION,
     uncertainty: bool = typer.Option(
         _defaults.UNCERTAINTY, "--uncertainty/--no-uncertainty",
         help="Estimate the photon-noise error of the Li map from the two halves of the projections: "
@@ -197,18 +216,85 @@ def export(
 
 @app.command()
 def validate(
-    truth: Path = typer.Option(..., "--truth", help="truth.h5 from simulate."),
-    result: Path = typer.Option(..., "--result", help="limap.h5 from process."),
+    result: Path = typer.Option(..., "--result", help="limap.h5 from process (a series: the folder of `series`)."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
+    truth: Optional[Path] = typer.Option(None, "--truth", help="truth.h5 from simulate."),
+    series_truth: Optional[Path] = typer.Option(
+        None, "--series-truth", help="A simulated series' folder (series_truth.json): scores every state "
+                                     "and the tracking of particles through the series."),
 ):
     """Score a pipeline result against the ground truth: scorecard.json and figures."""
     from trixanes.validate.scorecard import summary_table, validate as run
 
+    if (truth is None) == (series_truth is None):
+        _fail(ValueError("give either --truth (one result) or --series-truth (a series)"))
     try:
-        card = run(truth, result, out)
+        if series_truth is not None:
+            from trixanes.validate.series import validate_series
+
+            card = validate_series(series_truth, result, out)
+        else:
+            card = run(truth, result, out)
     except (ValueError, OSError) as exc:
         _fail(exc)
-    typer.echo(summary_table(card))
+    if series_truth is None:
+        typer.echo(summary_table(card))
+        return
+    for st in card["states"]:
+        typer.echo(f"{st['state']:>8}: interior Li RMSE {st['interior_rmse']:.4f}, total-Li error "
+                   f"{st['total_li_error']:+.4f}, particle F1 {st['particle_f1']:.2f}")
+    tr = card["tracking"]
+    typer.echo(f"tracking: {tr['n_followed']} of {tr['n_segmented']} particles segmented in the first state "
+               f"followed in every state ({tr['n_eligible']} wholly inside the field of view); Li change "
+               f"MAE {tr['li_change']['mae']:.4f}, max {tr['li_change']['max_abs']:.4f}")
+    for m in card["motions"]:
+        if m.get("found"):
+            typer.echo(f"motion {m['state']}: translation error {m['translation_error_um']:.4f} µm "
+                       f"({m['translation_error_vox']:.2f} voxel), rotation error {m['rotation_error_deg']:.3f}°")
+    typer.echo(f"wrote {out / 'series_scorecard.json'}")
+
+
+@app.command()
+def series(
+    states: List[Path] = typer.Argument(..., help="One folder per state, in order, each with its three scans."),
+    references: Path = typer.Option(..., "--references", help="references.csv (measured once, before the run)"),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    names: Optional[str] = typer.Option(None, "--names", help="State names, comma-separated (default: "
+                                                               "the folders' names)."),
+    bin: Optional[int] = _OPT_BIN,
+    algorithm: str = _OPT_ALGORITHM,
+    li_pristine: float = _OPT_LI_PRISTINE,
+    li_charged: float = _OPT_LI_CHARGED,
+    filter_name: str = _OPT_FILTER,
+    max_memory_gb: float = _OPT_MAX_MEMORY_GB,
+    backend: str = _OPT_BACKEND,
+    composition: Optional[str] = _OPT_COMPOSITION,
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Process an operando series: every state, one set of particle labels, trajectories and figures."""
+    from trixanes.pipeline.process import ProcessOptions
+    from trixanes.pipeline.series import process_series
+
+    try:
+        opts = ProcessOptions(binning=bin, algorithm=algorithm, x_pristine=li_pristine, x_charged=li_charged,
+                              filter_name=filter_name, max_memory_gb=max_memory_gb, backend=backend,
+                              composition=composition)
+        res = process_series(states, references, out, opts,
+                             names=None if names is None else [n.strip() for n in names.split(",")],
+                             progress=not quiet)
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+    st = res.stats
+    for m in st.motions:
+        t = ", ".join(f"{v:+.3f}" for v in m["translation_um"])
+        typer.echo(f"{m['state']}: moved ({t}) µm (z, y, x), rotated {m['rotation_deg']:.3f}° against {st.states[0]}")
+    for summ in st.summary:
+        typer.echo(f"{summ['state']:>8}: total Li {summ['total_li']:.4f}")
+    for note in st.notes:
+        typer.echo(f"note: {note}")
+    n_all = int(st.followed.all(axis=1).sum())
+    typer.echo(f"{st.labels.size} particles labelled in {st.states[0]}, {n_all} followed in every state; wrote {res.series_path}, {res.particles_csv} "
+               f"({res.seconds:.1f} s)")
 
 
 @app.command()
@@ -217,13 +303,13 @@ def reconstruct(
     out: Path = typer.Option(..., "--out", help="Output folder (volume.h5)."),
     center: Optional[float] = typer.Option(
         None, help="Rotation centre: 0-based detector column, in [0, ncols-1] (default: estimated)."),
-    algorithm: str = typer.Option(_defaults.ALGORITHM, help="auto, fbp, sirt or cgls."),
+    algorithm: str = _OPT_ALGORITHM,
     ring_filter: bool = typer.Option(_defaults.RING_FILTER, "--ring-filter/--no-ring-filter",
                                      help="Suppress ring artifacts (beamline data with rings)."),
     filter_name: str = typer.Option(
         _defaults.FBP_FILTER, "--filter",
         help="FBP filter: ramp, shepp-logan, cosine, hamming, hann (ramp: full resolution)."),
-    backend: str = typer.Option(_defaults.BACKEND, help=_BACKEND_HELP),
+    backend: str = _OPT_BACKEND,
     pixel_size_um: Optional[float] = typer.Option(
         None, "--pixel-size-um", help="Pixel size at the sample, µm, for a scan that lacks it "
                                       "(or records it wrongly: this value is then used, and the output says so)."),

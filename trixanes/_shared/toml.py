@@ -1,7 +1,8 @@
 """Minimal TOML writer for flat tables of scalars and lists (reading uses ``tomllib``).
 
 Only what scenario files need: nested tables of str, bool, int, float, None
-(written as a comment-free omission) and flat lists of those.
+(written as a comment-free omission), flat lists of those, and arrays of tables
+(``[[series.state]]``) whose own tables are written inline.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def _value(v) -> str:
         return f'"{escaped}"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{" + ", ".join(f"{k} = {_value(x)}" for k, x in v.items() if x is not None) + "}"
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
@@ -40,15 +43,21 @@ def dumps(data: Mapping, _prefix: str = "") -> str:
     [acq]
     energies_kev = [8.3, 8.35]
     """
-    lines, tables = [], []
+    lines, tables, arrays = [], [], []
     for key, val in data.items():
         if val is None:
             continue
         if isinstance(val, Mapping):
             tables.append((key, val))
+        elif isinstance(val, (list, tuple)) and val and all(isinstance(x, Mapping) for x in val):
+            arrays.append((key, val))
         else:
             lines.append(f"{key} = {_value(val)}")
     out = "\n".join(lines) + ("\n" if lines else "")
+    for key, items in arrays:
+        for item in items:
+            out += f"\n[[{_prefix}{key}]]\n" + "".join(
+                f"{k} = {_value(x)}\n" for k, x in item.items() if x is not None)
     for key, val in tables:
         name = f"{_prefix}{key}"
         out += f"\n[{name}]\n" + dumps(val, _prefix=name + ".")

@@ -1,0 +1,165 @@
+"""``series.json`` and ``particles.csv`` of a processed operando series.
+
+Written by `trixanes.pipeline.series.process_series`; read by the series
+validation and the report.
+
+Layout of ``series.json``::
+
+    {"format": "trixanes-series", "version": 1,
+     "states": ["I", "II", ...], "reference_state": "I",
+     "voxel_size_um": [z, y, x],
+     "motions": [{"state": "II", "translation_um": [z, y, x], "rotation_deg": 0.4,
+                  "metric_before": -0.31, "metric_after": -0.62}, ...],
+     "summary": [{"state": "I", "total_li": 0.71, "class_fractions": {...},
+                  "z_profile": {"centres_um": [...], "mean_li": [...]},
+                  "depth_profile": {"centres_um": [...], "mean_li": [...]}}, ...],
+     "particles": [{"label": 3, "volume_um3": 12.1, "inside": true,
+                    "mean_li": [per state], "li_rich_fraction": [per state],
+                    "followed": [per state]}, ...],
+     "notes": [...], "provenance": {...}}
+
+A label is the same particle in every state (the first state's labels carried
+to the others on the first state's grid). ``followed`` is false in a state
+whose data do not cover the particle (it moved out of the field of view);
+its numbers there are null. ``inside``: the particle touches no face of the
+grid. A motion is the state's content against the first state's, about the
+middle of the grid: ``state(p) = first(R⁻¹(p − c − t) + c)``.
+
+``particles.csv`` has one row per particle and state: ``label, state,
+volume_um3, mean_li, li_rich_fraction, followed``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trixanes._shared.atomic import write_text
+from trixanes._shared.jsonio import nan_nulls, read_json, write_json
+from trixanes._shared.provenance import Provenance
+
+__all__ = ["FORMAT", "SeriesStats", "write_series", "read_series", "write_series_particles_csv"]
+
+FORMAT = "trixanes-series"
+VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class SeriesStats:
+    """Per-state summaries and per-particle trajectories of a series.
+
+    Attributes
+    ----------
+    states : tuple of str
+    voxel_size_um : tuple of 3 float
+    motions : tuple of dict
+        One per state after the first.
+    summary : tuple of dict
+        One per state.
+    labels : ndarray of int, (n,)
+    volume_um3 : ndarray, (n,)
+    inside : ndarray of bool, (n,)
+    mean_li, li_rich_fraction : ndarray, (n, n_states)
+        NaN where not followed.
+    followed : ndarray of bool, (n, n_states)
+    notes : tuple of str
+    provenance : Provenance or None
+    path : Path or None
+    """
+
+    states: tuple
+    voxel_size_um: tuple
+    motions: tuple
+    summary: tuple
+    labels: np.ndarray
+    volume_um3: np.ndarray
+    inside: np.ndarray
+    mean_li: np.ndarray
+    li_rich_fraction: np.ndarray
+    followed: np.ndarray
+    notes: tuple = ()
+    provenance: Provenance | None = None
+    path: Path | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT, "version": VERSION, "states": list(self.states),
+            "reference_state": self.states[0], "voxel_size_um": [float(v) for v in self.voxel_size_um],
+            "motions": [dict(m) for m in self.motions], "summary": [dict(s) for s in self.summary],
+            "particles": [{"label": int(k), "volume_um3": float(v), "inside": bool(ins),
+                           "mean_li": [float(x) for x in li], "li_rich_fraction": [float(x) for x in rich],
+                           "followed": [bool(b) for b in fol]}
+                          for k, v, ins, li, rich, fol in zip(self.labels, self.volume_um3, self.inside,
+                                                              self.mean_li, self.li_rich_fraction,
+                                                              self.followed)],
+            "notes": list(self.notes),
+            "provenance": self.provenance.to_dict() if self.provenance is not None else None,
+        }
+
+
+def write_series(path: str | os.PathLike, stats: SeriesStats) -> Path:
+    """Write ``series.json`` atomically (NaN as null); return the path."""
+    return write_json(path, stats.to_dict())
+
+
+def write_series_particles_csv(path: str | os.PathLike, stats: SeriesStats) -> Path:
+    """One row per particle and state (see the module's layout); atomic."""
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["label", "state", "volume_um3", "mean_li", "li_rich_fraction", "followed"])
+    for i, k in enumerate(stats.labels):
+        for s, name in enumerate(stats.states):
+            w.writerow([int(k), name, f"{stats.volume_um3[i]:.6g}", _num(stats.mean_li[i, s]),
+                        _num(stats.li_rich_fraction[i, s]), int(stats.followed[i, s])])
+    return write_text(path, buf.getvalue())
+
+
+def _num(v: float) -> str:
+    return "" if not np.isfinite(v) else f"{v:.6g}"
+
+
+def read_series(path: str | os.PathLike) -> SeriesStats:
+    """Read and check a ``series.json`` (or the folder holding one).
+
+    Raises ValueError naming the file and the entry that is wrong.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "series.json"
+    if not path.is_file():
+        raise ValueError(f"{path}: no such series result (series.json, written by `trixanes series`)")
+    data = read_json(path)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a series result (no \"format\": \"{FORMAT}\")")
+    try:
+        states = tuple(str(s) for s in data["states"])
+        n_s = len(states)
+        parts = data["particles"]
+        for i, p in enumerate(parts):
+            for key in ("mean_li", "li_rich_fraction", "followed"):
+                if len(p[key]) != n_s:
+                    raise ValueError(f"particles[{i}].{key}: {len(p[key])} values for {n_s} states")
+
+        def floats(key):
+            return np.array([nan_nulls(p[key]) for p in parts], float).reshape(-1, n_s)
+
+        stats = SeriesStats(
+            states, tuple(float(v) for v in data["voxel_size_um"]), tuple(data.get("motions", ())),
+            tuple(nan_nulls(s) for s in data.get("summary", ())),
+            np.array([int(p["label"]) for p in parts], dtype=np.int64),
+            np.array([p["volume_um3"] for p in parts], float),
+            np.array([bool(p["inside"]) for p in parts], bool),
+            floats("mean_li"), floats("li_rich_fraction"),
+            np.array([p["followed"] for p in parts], bool).reshape(-1, n_s),
+            tuple(data.get("notes", ())),
+            Provenance.from_dict(data["provenance"]) if data.get("provenance") else None, path)
+    except KeyError as exc:
+        raise ValueError(f"{path}: missing entry {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return stats
