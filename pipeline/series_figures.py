@@ -28,23 +28,24 @@ def plot_state_slices(stats: SeriesStats, lis, voxel_um, path, *, vmin=0.38, vma
     n = len(lis)
     fig = _figure(2.6 * n, 5.0 if n > 1 else 2.8)
     rows = 2 if n > 1 else 1
-    im = None
+    top, bottom = [], []
+    im = dim = None
     for s, li in enumerate(lis):
         ax = fig.add_subplot(rows, n, s + 1)
         im = ax.imshow(li[k], cmap=LI_CMAP, vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.set_title(f"{stats.states[s]}", fontsize=9)
         ax.set_axis_off()
-    fig.colorbar(im, ax=fig.axes[:n], shrink=0.8, label="Li content x")
-    if n > 1:
-        dim = None
-        lim = 0.3
-        for s in range(1, n):
-            ax = fig.add_subplot(rows, n, n + s + 1)
-            dim = ax.imshow(lis[s][k] - lis[s - 1][k], cmap="coolwarm", vmin=-lim, vmax=lim,
-                            interpolation="nearest")
-            ax.set_title(f"{stats.states[s]} − {stats.states[s - 1]}", fontsize=9)
-            ax.set_axis_off()
-        fig.colorbar(dim, ax=fig.axes[n:], shrink=0.8, label="Δx")
+        top.append(ax)
+    for s in range(1, n):
+        ax = fig.add_subplot(rows, n, n + s + 1)
+        dim = ax.imshow(lis[s][k] - lis[s - 1][k], cmap="coolwarm", vmin=-0.3, vmax=0.3,
+                        interpolation="nearest")
+        ax.set_title(f"{stats.states[s]} − {stats.states[s - 1]}", fontsize=9)
+        ax.set_axis_off()
+        bottom.append(ax)
+    fig.colorbar(im, ax=top, shrink=0.8, label="Li content x")
+    if bottom:
+        fig.colorbar(dim, ax=bottom, shrink=0.8, label="Δx")
     fig.suptitle(f"Li maps per state, {slice_title('z', k, voxel_um)}", fontsize=10)
     return _save(fig, path)
 

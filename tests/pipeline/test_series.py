@@ -126,3 +126,20 @@ def test_a_state_at_other_energies_is_refused(moving, tmp_path):
                             str(sim.out_dir / "references.csv"), "--out", str(tmp_path / "out"), "--quiet"])
     assert r.exit_code == 2
     assert "edge energy 8.3600 keV" in r.output and "scan_8350eV.h5" in r.output
+
+
+def test_the_series_report_shows_scores_tracking_motions_and_figures(moving, tmp_path):
+    from trixanes import series_demo
+
+    sim, res = moving
+    card = validate_series(sim.out_dir, res.out_dir, tmp_path / "score", figures=False)
+    sc = series_demo.demo_scenario("tiny", 3)
+    page = series_demo._write_report(tmp_path / "series_report.html", sc, res, card, {"simulate": 1.0})
+    text = page.read_text()
+    assert "followed with the right identity in every state" in text and "rotation error" in text
+    assert text.count("<img") == 4 and "Fig. 4b" in text
+
+
+def test_the_series_demo_runs_trixanes_own_pipeline_only(tmp_path):
+    r = runner.invoke(app, ["demo", "--series", "--pipeline", "x.py:run", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "--pipeline is not taken" in r.output

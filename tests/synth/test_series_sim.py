@@ -104,3 +104,11 @@ def test_a_moved_state_is_the_first_state_moved(series_sim):
     assert np.array_equal(want, second.phase)
     # the unmoved third state has the first state's microstructure
     assert np.array_equal(read_truth(res.state_dirs[2] / "truth.h5").labels, first.labels)
+
+
+def test_the_example_series_file_is_a_valid_scenario():
+    from pathlib import Path
+
+    sc = Scenario.from_toml(Path(__file__).resolve().parents[2] / "examples" / "series.toml")
+    assert [s.name for s in sc.series.states] == ["I", "II", "III"]
+    assert sc.state("III").lithium.mean_soc > sc.state("I").lithium.mean_soc
