@@ -195,14 +195,15 @@ class Scenario:
         out = {"name": self.name, "seed": self.seed}
         for section in SECTIONS:
             out[section] = {k: _plain(v) for k, v in dataclasses.asdict(getattr(self, section)).items()}
-        if out["acquisition"]["flux_photons"] is None:  # TOML has no None: 0 says noise-free too
-            out["acquisition"]["flux_photons"] = 0.0
         if self.series is not None:
             out["series"] = self.series.to_dict()
         return out
 
     def to_toml(self) -> str:
-        return toml.dumps(self.to_dict())
+        data = self.to_dict()
+        if data["acquisition"]["flux_photons"] is None:  # TOML has no None: 0 says noise-free too
+            data["acquisition"]["flux_photons"] = 0.0
+        return toml.dumps(data)
 
     def write_toml(self, path: str | Path) -> Path:
         return write_text(path, self.to_toml())
