@@ -171,7 +171,7 @@ def patch_noise(shape, vox, p: LithiumParams, rng):
 
 
 def lithium_field(phase, labels, voxel_size_um, params=LithiumParams(), seed=0, *,
-                  internal_pores=None, particle_diameters_um=None):
+                  internal_pores=None, particle_diameters_um=None, progress_of=None):
     """Build the core-shell Li field of a labelled microstructure.
 
     Parameters
@@ -192,6 +192,10 @@ def lithium_field(phase, labels, voxel_size_um, params=LithiumParams(), seed=0, 
     particle_diameters_um : numpy.ndarray, optional
         Diameter of label k + 1 for the size dependence; by default the
         volume-equivalent diameter of the labelled voxels.
+    progress_of : dict, optional
+        ``{label: progress}`` set instead of the drawn progress (a particle that
+        stopped reacting keeps the progress it had); the random draws are made
+        as without it, so every other particle is unchanged.
 
     Returns
     -------
@@ -221,6 +225,10 @@ def lithium_field(phase, labels, voxel_size_um, params=LithiumParams(), seed=0, 
         raise ValueError("internal_pores must have the shape of phase")
     codes = LK.surface_codes(phase, np.asarray(internal_pores, bool))
     prog = particle_progress(labels.shape, count, cen, diam, params, rng)
+    for k, value in (progress_of or {}).items():
+        if not 1 <= int(k) <= n or not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"progress_of: label {k} must be in [1, {n}] and its progress in [0, 1], got {value}")
+        prog[int(k) - 1] = float(value)
     noise, step = patch_noise(labels.shape, vox, params, rng)
     sources = np.zeros(phase.shape, bool)
     act = active_patches(codes, labels, noise, step, params.active_surface_fraction)

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from trixanes._shared.paths import check_out_dir
 from trixanes._shared.provenance import Provenance
 from trixanes.io.series_truth import SeriesTruth, write_series_truth
-from trixanes.io.truth import PHASE_VOID, write_truth
+from trixanes.io.truth import PHASE_AM, PHASE_PORE, PHASE_VOID, write_truth
 
 from .config import Scenario, ScenarioError
 from .imaging import DEFAULT_BAND_BYTES
@@ -122,15 +122,25 @@ def simulate_series(scenario: Scenario, out_dir, *, progress: bool = True,
     inside = np.zeros((n, n_states), bool)
     motions, dirs = [], []
     centre_um = ((np.asarray(shape, float) - 1.0) / 2.0 * v).round(6).tolist()
+    names = [st.name for st in series.states]
+    detached = _detached_labels(micro.labels, n, series.detach)
     for s, st in enumerate(series.states):
         sc = scenario.state(st.name)
         bar.set_postfix_str(f"{st.name}: lithium")
+        loose = [(k, d) for k, d in zip(detached, series.detach) if names.index(d.state) <= s]
+        # a detached particle stops reacting: it keeps the progress of the state before
+        frozen = {k: progress_true[k - 1, names.index(d.state) - 1] for k, d in loose}
         lith = lithium_field(micro.phase, micro.labels, v, sc.lithium, seed=_int(seeds[1]),
                              internal_pores=micro.cavity_mask,
-                             particle_diameters_um=micro.particle_diameters_um)
+                             particle_diameters_um=micro.particle_diameters_um, progress_of=frozen)
         progress_true[:, s] = lith.particle_progress
         phase, li, labels = micro.phase, lith.li, micro.labels
         del lith
+        if loose:
+            phase, li, labels = phase.copy(), li.copy(), labels.copy()
+            for k, d in loose:
+                _move_particle(phase, li, labels, k, rotation_matrix(series.axis, d.rotation_deg),
+                               np.asarray(d.translation_um, float) / v)
         if st.moves:
             rot = rotation_matrix(series.axis, st.rotation_deg)
             t = np.asarray(st.translation_um, float) / v
@@ -164,10 +174,51 @@ def simulate_series(scenario: Scenario, out_dir, *, progress: bool = True,
     prov = Provenance(tool="simulate", options={"scenario": scenario.name, "seed": scenario.seed,
                                                 "series": [st.name for st in series.states]})
     truth = SeriesTruth(tuple(st.name for st in series.states), v, np.arange(1, n + 1),
-                        count0 * v**3, li_true, progress_true, inside, tuple(motions), (), prov)
+                        count0 * v**3, li_true, progress_true, inside, tuple(motions),
+                        tuple(int(k) for k in detached), prov)
     path = write_series_truth(out_dir / "series_truth.json", truth)
     scenario.write_toml(out_dir / "scenario.toml")
     return SeriesSimulation(out_dir, tuple(dirs), path, n, time.perf_counter() - t0)
+
+
+def _detached_labels(labels: np.ndarray, n: int, detach) -> list:
+    """The label of each detachment: its rank by volume among the particles touching no face."""
+    if not detach:
+        return []
+    count = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    _, inside = _particle_truth(np.zeros(labels.shape, np.float32), labels, n)
+    order = [int(k) + 1 for k in np.argsort(-count, kind="stable") if inside[k]]
+    out = []
+    for d in detach:
+        if d.rank > len(order):
+            raise ValueError(f"series.detach: rank {d.rank}, but only {len(order)} particles lie wholly "
+                             f"inside the field of view")
+        out.append(order[d.rank - 1])
+    return out
+
+
+def _move_particle(phase, li, labels, k: int, rotation, translation_vox) -> None:
+    """In place: particle ``k`` rotated about its centroid and shifted; electrolyte where it was.
+
+    It lands on top of whatever is where it lands (a loose particle pressed
+    into its neighbours, as it would be).
+    """
+    mask = labels == k
+    cen = np.rint(np.argwhere(mask).mean(axis=0)).astype(int)
+    half = np.abs(np.argwhere(mask) - cen).max(axis=0) + int(np.ceil(np.abs(translation_vox).max())) + 2
+    lo, hi = cen - half, cen + half + 1  # a box centred on the particle: its middle is the centroid
+    pad = [(max(0, -a), max(0, b - n)) for a, b, n in zip(lo, hi, mask.shape)]
+    region = tuple(slice(max(0, a), min(n, b)) for a, b, n in zip(lo, hi, mask.shape))
+    box_m = np.pad(mask[region], pad)
+    box_li = np.pad(np.where(mask[region], li[region], np.nan), pad, constant_values=np.nan)
+    moved_m = move_rigidly(box_m.astype(np.uint8), rotation, translation_vox, 0).astype(bool)
+    moved_li = move_rigidly(box_li, rotation, translation_vox, np.nan)
+    phase[mask], li[mask], labels[mask] = PHASE_PORE, np.nan, 0
+    inner = tuple(slice(p[0], p[0] + (r.stop - r.start)) for p, r in zip(pad, region))
+    put = moved_m[inner]
+    phase[region][put] = PHASE_AM
+    li[region][put] = moved_li[inner][put]
+    labels[region][put] = k
 
 
 def _particle_truth(li: np.ndarray, labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

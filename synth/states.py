@@ -23,6 +23,12 @@ In TOML::
     translation_um = [0.1, 0.3, -0.2]  # (z, y, x)
     rotation_deg = 0.5
     acquisition = { dead_wedge_deg = 30.0 }
+
+    [[series.detach]]                  # a particle that comes loose (the paper's Fig. S1)
+    rank = 3                           # the 3rd largest particle wholly inside the field of view
+    state = "II"                       # moved from this state on; it stops reacting
+    translation_um = [0.0, 1.0, 0.5]   # its own motion, on top of the sample's
+    rotation_deg = 5.0                 # about the series' axis through its centroid
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["StateParams", "SeriesParams"]
+__all__ = ["StateParams", "DetachParams", "SeriesParams", "rotation_matrix"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,40 @@ class StateParams:
 
 
 @dataclass(frozen=True)
+class DetachParams:
+    """A particle that detaches: from ``state`` on it moves on its own and stops reacting.
+
+    Attributes
+    ----------
+    rank : int
+        Which particle: the ``rank``-th largest of those wholly inside the field
+        of view (1: the largest), so that a scenario names it before it exists.
+    state : str
+        The first state in which it has moved.
+    translation_um : 3 floats
+        Its own (z, y, x) displacement, on top of the whole sample's motion, µm.
+    rotation_deg : float
+        Its own rotation about the series' axis through its centroid, degrees.
+    """
+
+    rank: int
+    state: str
+    translation_um: tuple = (0.0, 0.0, 0.0)
+    rotation_deg: float = 0.0
+
+    def validate(self) -> "DetachParams":
+        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
+            raise ValueError(f"rank must be an integer >= 1, got {self.rank!r}")
+        t = np.asarray(self.translation_um, dtype=float) if _numbers(self.translation_um) else None
+        if t is None or t.shape != (3,) or not np.isfinite(t).all() or np.abs(t).max() > 100:
+            raise ValueError(f"translation_um must be 3 finite numbers (z, y, x) within 100 µm, "
+                             f"got {self.translation_um!r}")
+        if not isinstance(self.rotation_deg, (int, float)) or not abs(self.rotation_deg) <= 180.0:
+            raise ValueError(f"rotation_deg must be a number in [-180, 180], got {self.rotation_deg!r}")
+        return self
+
+
+@dataclass(frozen=True)
 class SeriesParams:
     """The states of a series, in order, and the axis the sample rotates about.
 
@@ -96,6 +136,7 @@ class SeriesParams:
 
     states: tuple = ()
     rotation_axis: tuple = (1.0, 0.0, 0.0)
+    detach: tuple = ()
 
     def validate(self) -> "SeriesParams":
         if len(self.states) < 1:
@@ -112,6 +153,18 @@ class SeriesParams:
         if first.moves:
             raise ValueError(f"state[0]: the first state ({first.name!r}) is the reference frame: "
                              f"its translation_um and rotation_deg must be 0")
+        ranks = []
+        for i, d in enumerate(self.detach):
+            try:
+                d.validate()
+            except ValueError as exc:
+                raise ValueError(f"detach[{i}].{exc}") from None
+            if d.state not in names[1:]:
+                raise ValueError(f"detach[{i}].state: must be a state after the first, one of {names[1:]}, "
+                                 f"got {d.state!r}")
+            ranks.append(d.rank)
+        if len(set(ranks)) != len(ranks):
+            raise ValueError(f"detach: each particle detaches once, got ranks {ranks}")
         ax = np.asarray(self.rotation_axis, float) if _numbers(self.rotation_axis) else None
         if ax is None or ax.shape != (3,) or not np.isfinite(ax).all() or np.linalg.norm(ax) == 0:
             raise ValueError(f"rotation_axis must be 3 finite numbers (z, y, x), not all 0, "
@@ -132,8 +185,21 @@ class SeriesParams:
         data = dict(data)
         raw = data.pop("state", [])
         axis = data.pop("rotation_axis", (1.0, 0.0, 0.0))
+        raw_detach = data.pop("detach", None) or []
         if data:
-            raise ValueError(f"unknown field(s) {sorted(data)}; known: ['rotation_axis', 'state']")
+            raise ValueError(f"unknown field(s) {sorted(data)}; known: ['detach', 'rotation_axis', 'state']")
+        detach = []
+        known_d = {f.name for f in dataclasses.fields(DetachParams)}
+        if not isinstance(raw_detach, list):
+            raise ValueError("detach: expected an array of tables ([[series.detach]])")
+        for i, d in enumerate(raw_detach):
+            if not isinstance(d, dict) or set(d) - known_d:
+                raise ValueError(f"detach[{i}]: expected a table of {sorted(known_d)}, got {d!r}")
+            d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+            try:
+                detach.append(DetachParams(**d))
+            except TypeError as exc:
+                raise ValueError(f"detach[{i}]: {exc}") from None
         if not isinstance(raw, list):
             raise ValueError("state: expected an array of tables ([[series.state]])")
         known = {f.name for f in dataclasses.fields(StateParams)}
@@ -152,14 +218,16 @@ class SeriesParams:
             except TypeError as exc:
                 raise ValueError(f"state[{i}]: {exc}") from None
         axis = tuple(axis) if isinstance(axis, list) else axis
-        return cls(tuple(states), axis).validate()
+        return cls(tuple(states), axis, tuple(detach)).validate()
 
     def to_dict(self) -> dict:
         return {"rotation_axis": [float(a) for a in self.rotation_axis],
                 "state": [{"name": st.name, "mean_soc": st.mean_soc,
                            "translation_um": [float(t) for t in st.translation_um],
                            "rotation_deg": st.rotation_deg, "acquisition": dict(st.acquisition)}
-                          for st in self.states]}
+                          for st in self.states],
+                "detach": [{"rank": d.rank, "state": d.state, "translation_um": [float(t) for t in d.translation_um],
+                            "rotation_deg": d.rotation_deg} for d in self.detach] or None}
 
 
 def rotation_matrix(axis, angle_deg: float) -> np.ndarray:

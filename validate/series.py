@@ -12,6 +12,7 @@ in every state, as the series truth's labels are:
   all those particles, segmentation misses included;
 - the Li change of each followed particle between consecutive states, found
   (``series.json``) against true (``series_truth.json``): MAE and max;
+- each detached particle of the truth: ``found`` when it is followed as above;
 - each state's found rigid motion against the true one: translation error (µm,
   and in result voxels) and rotation error (the angle of R_trueᵀ R_found, degrees).
 """
@@ -118,7 +119,9 @@ def validate_series(series_truth, result_dir, out_dir, *, thresholds=(0.6, 0.9),
             "not_followed": sorted(set(segmented) - set(followed)),
         },
         "motions": _motion_errors(truth, result),
-        "detached": {"n_true": len(truth.detached), "found": []},
+        "detached": {"n_true": len(truth.detached), "labels": list(truth.detached),
+                     "found": [j for j in truth.detached if j in followed],
+                     "segmented": [j for j in truth.detached if j in found_of[0]]},
         "truth": str(truth.path), "result": str(result.path),
     }
     write_series_scorecard(out_dir / "series_scorecard.json", card)

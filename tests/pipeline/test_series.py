@@ -143,3 +143,4 @@ def test_the_series_report_shows_scores_tracking_motions_and_figures(moving, tmp
 def test_the_series_demo_runs_trixanes_own_pipeline_only(tmp_path):
     r = runner.invoke(app, ["demo", "--series", "--pipeline", "x.py:run", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "--pipeline is not taken" in r.output
+

@@ -112,3 +112,35 @@ def test_the_example_series_file_is_a_valid_scenario():
     sc = Scenario.from_toml(Path(__file__).resolve().parents[2] / "examples" / "series.toml")
     assert [s.name for s in sc.series.states] == ["I", "II", "III"]
     assert sc.state("III").lithium.mean_soc > sc.state("I").lithium.mean_soc
+
+
+@pytest.mark.parametrize("detach, match", [
+    ({"rank": 1, "state": "I"}, "a state after the first"),
+    ({"rank": 0, "state": "II"}, r"detach\[0\].rank"),
+    ({"rank": 1, "state": "II", "spin": 1}, r"detach\[0\]: expected a table"),
+])
+def test_an_invalid_detachment_is_refused(detach, match):
+    with pytest.raises(ScenarioError, match=match):
+        Scenario.preset("tiny").replace(series={"state": [{"name": "I", "mean_soc": 0.2},
+                                                          {"name": "II", "mean_soc": 0.4}],
+                                                "detach": [detach]})
+
+
+def test_a_particle_that_detaches_moves_on_its_own_and_stops_reacting(tmp_path):
+    sc = _tiny([{"name": "I", "mean_soc": 0.2},
+                {"name": "II", "mean_soc": 0.6, "translation_um": [0.0, 0.2, 0.2], "rotation_deg": 0.5}])
+    sc = sc.replace(series={**sc.series.to_dict(),
+                            "detach": [{"rank": 1, "state": "II", "translation_um": [0.0, 0.8, -0.6]}]})
+    res = simulate_series(sc, tmp_path, progress=False)
+    truth = read_series_truth(res.out_dir)
+    (k,) = truth.detached
+    row = int(np.nonzero(truth.labels == k)[0][0])
+    assert truth.progress[row, 1] == truth.progress[row, 0]  # it stopped reacting
+    assert np.median(np.diff(np.delete(truth.progress, row, axis=0), axis=1)) > 0.2
+    inside = truth.inside[:, 0]
+    assert truth.volume_um3[row] == truth.volume_um3[inside].max()  # rank 1: the largest inside
+    a, b = read_truth(res.state_dirs[0] / "truth.h5"), read_truth(res.state_dirs[1] / "truth.h5")
+    assert (a.labels == k).sum() == (b.labels == k).sum()  # moved whole, on top of its neighbours
+    shift = (np.argwhere(b.labels == k).mean(axis=0) - np.argwhere(a.labels == k).mean(axis=0)) * a.voxel_size_um
+    # its own (0, 0.8, -0.6) µm plus the sample's (0, 0.2, 0.2) and the sample's 0.5° turn
+    assert np.abs(shift - [0.0, 1.0, -0.4]).max() < 0.05, shift

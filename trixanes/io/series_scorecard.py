@@ -11,7 +11,8 @@ Written by `trixanes.validate.series.validate_series`. Layout::
                   "not_segmented": [...], "not_followed": [labels of the truth]},
      "motions": [{"state": "II", "translation_error_um": ..., "translation_error_vox": ...,
                   "rotation_error_deg": ..., ...}, ...],
-     "detached": {"n_true": 0, "found": []},
+     "detached": {"n_true": 1, "labels": [28], "segmented": [28], "found": []},
+                                                 # true labels; found: followed as above
      "truth": "...", "result": "..."}
 
 Each state's full scorecard is ``<state>/scorecard.json`` beside it. NaN is null.
