@@ -73,12 +73,7 @@ class StateParams:
             raise ValueError(f"name must be a folder name (letters, digits, '-', '_', '.'), got {self.name!r}")
         if not isinstance(self.mean_soc, (int, float)) or not 0.0 <= self.mean_soc <= 1.0:
             raise ValueError(f"mean_soc must be a number in [0, 1], got {self.mean_soc!r}")
-        t = np.asarray(self.translation_um, dtype=float) if _numbers(self.translation_um) else None
-        if t is None or t.shape != (3,) or not np.isfinite(t).all() or np.abs(t).max() > 1e3:
-            raise ValueError(f"translation_um must be 3 finite numbers (z, y, x) within 1 mm, "
-                             f"got {self.translation_um!r}")
-        if not isinstance(self.rotation_deg, (int, float)) or not abs(self.rotation_deg) <= 45.0:
-            raise ValueError(f"rotation_deg must be a number in [-45, 45], got {self.rotation_deg!r}")
+        _check_motion(self.translation_um, 1e3, self.rotation_deg, 45.0)
         if not isinstance(self.acquisition, dict):
             raise ValueError(f"acquisition must be a table of acquisition fields, got {self.acquisition!r}")
         return self
@@ -113,12 +108,7 @@ class DetachParams:
     def validate(self) -> "DetachParams":
         if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
             raise ValueError(f"rank must be an integer >= 1, got {self.rank!r}")
-        t = np.asarray(self.translation_um, dtype=float) if _numbers(self.translation_um) else None
-        if t is None or t.shape != (3,) or not np.isfinite(t).all() or np.abs(t).max() > 100:
-            raise ValueError(f"translation_um must be 3 finite numbers (z, y, x) within 100 µm, "
-                             f"got {self.translation_um!r}")
-        if not isinstance(self.rotation_deg, (int, float)) or not abs(self.rotation_deg) <= 180.0:
-            raise ValueError(f"rotation_deg must be a number in [-180, 180], got {self.rotation_deg!r}")
+        _check_motion(self.translation_um, 100.0, self.rotation_deg, 180.0)
         return self
 
 
@@ -243,6 +233,16 @@ def rotation_matrix(axis, angle_deg: float) -> np.ndarray:
     t = math.radians(angle_deg)
     k = np.array([[0.0, -a[2], a[1]], [a[2], 0.0, -a[0]], [-a[1], a[0], 0.0]])
     return np.eye(3) + math.sin(t) * k + (1.0 - math.cos(t)) * (k @ k)
+
+
+def _check_motion(translation_um, max_um: float, rotation_deg, max_deg: float) -> None:
+    """A rigid motion's fields, or ValueError naming the one that is wrong."""
+    t = np.asarray(translation_um, dtype=float) if _numbers(translation_um) else None
+    if t is None or t.shape != (3,) or not np.isfinite(t).all() or np.abs(t).max() > max_um:
+        raise ValueError(f"translation_um must be 3 finite numbers (z, y, x) within {max_um:g} µm, "
+                         f"got {translation_um!r}")
+    if not isinstance(rotation_deg, (int, float)) or isinstance(rotation_deg, bool) or not abs(rotation_deg) <= max_deg:
+        raise ValueError(f"rotation_deg must be a number in [-{max_deg:g}, {max_deg:g}], got {rotation_deg!r}")
 
 
 def _numbers(v) -> bool:

@@ -40,6 +40,8 @@ def test_a_series_round_trips_through_toml():
     ([{"name": "I", "mean_soc": 0.2}, {"name": "II", "mean_soc": 0.3, "acquisition": {"pixel_size_um": -1}}],
      "series.state 'II': acquisition"),
     ([{"name": "a/b", "mean_soc": 0.2}], "folder name"),
+    ([{"name": "I", "mean_soc": 0.2}, {"name": "II", "mean_soc": 0.3, "translation_um": [0.1, 0.2]}],
+     r"state\[1\].translation_um must be 3 finite numbers"),
 ])
 def test_an_invalid_series_is_refused_naming_the_field(states, match):
     with pytest.raises(ScenarioError, match=match):
