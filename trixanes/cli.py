@@ -113,7 +113,10 @@ def simulate(
         False, "--no-memory-check", help="Try even when the phantom looks too big for the free memory."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
-    """Build a ground truth and write three Data Exchange scans, references.csv, truth.h5."""
+    """Build a ground truth and write three Data Exchange scans, references.csv, truth.h5.
+
+    A scenario with a series section writes one folder of those per state and series_truth.json.
+    """
     from trixanes.synth.config import Scenario, ScenarioError
     from trixanes.synth.simulate import simulate as run
 
