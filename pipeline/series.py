@@ -114,9 +114,9 @@ def process_series(state_dirs, references, out_dir, options: ProcessOptions | No
     references : path-like
         The ``references.csv`` measured before the run (one for all states).
     out_dir : path-like
-        Gets ``<state>/`` (limap.h5 on the first state's grid with the common
-        labels, stats.json, figures), ``series.json``, ``particles.csv`` and
-        ``figures/``.
+        Gets ``<state>/`` (limap.h5 on that state's own grid with the labels
+        of the series, stats.json, figures), ``series.json`` (written last: a
+        run that stops early leaves none), ``particles.csv`` and ``figures/``.
     options : ProcessOptions, optional
         For every state.
     names : sequence of str, optional
