@@ -36,7 +36,8 @@ from .limap import edge_jump, li_from_jump
 from .reconstruct import BACKENDS, check_backend
 from .references import load_references, parse_composition, reference_jumps
 from .magnification import matched_resamplings
-from .register import apply_registration, register_volume
+from .register import register_volume
+from .resample import apply_registration
 from trixanes.io.dataexchange import ENERGY, FRAME_ENERGY, ScanError, scan_info
 from .segment import label_particles, segment_phases
 from .uncertainty import half_difference_sigma, statistic_sigmas

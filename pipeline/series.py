@@ -36,7 +36,8 @@ from trixanes.io.series import SeriesStats, write_series, write_series_particles
 
 from . import analyze as _analyze
 from .process import ProcessOptions, order_scans, process
-from .register import apply_registration, carry_labels, register_volume, rotation_zyx
+from .register import register_volume
+from .resample import apply_registration, carry_labels, rotation_zyx
 
 __all__ = ["SeriesResult", "find_state_scans", "process_series", "MIN_COVERED"]
 
