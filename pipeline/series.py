@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage
 from tqdm.auto import tqdm
 
+from trixanes._shared.labels import touches_grid_faces
 from trixanes._shared.paths import check_out_dir
 from trixanes._shared.provenance import Provenance
 from trixanes.io.dataexchange import ScanError
@@ -187,8 +188,8 @@ def process_series(state_dirs, references, out_dir, options: ProcessOptions | No
         write_stats(res.stats_path, st.replace(provenance=lm.provenance))
         bar.update()
     bar.close()
-    stats = _series_stats(names, vox, motions, per_state, labels, n_lab, covered, opts, out_dir, scans,
-                          references, notes)
+    stats = _series_stats(names, vox, motions, per_state, labels, n_lab, covered, opts, scans, references,
+                          notes)
     out_dir.mkdir(parents=True, exist_ok=True)
     series_path = write_series(out_dir / "series.json", stats)
     csv_path = write_series_particles_csv(out_dir / "particles.csv", stats)
@@ -210,8 +211,8 @@ def _motion(name: str, reg, vox) -> dict:
             "metric_before": float(reg.metric_before), "metric_after": float(reg.metric_after)}
 
 
-def _series_stats(names, vox, motions, per_state, labels, n_lab, covered, opts, out_dir, scans,
-                  references, notes) -> SeriesStats:
+def _series_stats(names, vox, motions, per_state, labels, n_lab, covered, opts, scans, references,
+                  notes) -> SeriesStats:
     n_s = len(names)
     mean_li = np.full((n_lab, n_s), np.nan)
     rich = np.full((n_lab, n_s), np.nan)
@@ -223,10 +224,9 @@ def _series_stats(names, vox, motions, per_state, labels, n_lab, covered, opts, 
     followed = (covered >= MIN_COVERED) & np.isfinite(mean_li)
     mean_li[~followed] = np.nan
     rich[~followed] = np.nan
-    present = np.bincount(labels.ravel(), minlength=n_lab + 1)[1:] > 0
-    faces = np.concatenate([f.ravel() for f in (labels[0], labels[-1], labels[:, 0], labels[:, -1],
-                                                labels[:, :, 0], labels[:, :, -1])])
-    inside = ~(np.bincount(faces, minlength=n_lab + 1)[1:] > 0)
+    counts = np.bincount(labels.ravel(), minlength=n_lab + 1)[1:]
+    present = counts > 0
+    inside = ~touches_grid_faces(labels, n_lab)
     lost = [(int(k) + 1, names[s]) for k, s in zip(*np.nonzero(present[:, None] & ~followed))]
     if lost:
         listing = ", ".join(f"{k} in {s}" for k, s in lost[:20]) + (" ..." if len(lost) > 20 else "")
@@ -235,16 +235,14 @@ def _series_stats(names, vox, motions, per_state, labels, n_lab, covered, opts, 
     summary = [{"state": name, "total_li": st.total_li, "class_fractions": dict(st.class_fractions),
                 "z_profile": st.z_profile.to_dict(), "depth_profile": st.depth_profile.to_dict()}
                for name, st in zip(names, per_state)]
-    keep = present
-    counts = np.bincount(labels.ravel(), minlength=n_lab + 1)[1:]
     inputs = {"references": Provenance.input_file(references, digest=False)}
     for name, paths in zip(names, scans):
         inputs.update({f"{name}/{p.name}": Provenance.input_file(p, digest=False) for p in paths})
     prov = Provenance(tool="series", options={"states": list(names), "process": _options_dict(opts)},
                       inputs=inputs)
     return SeriesStats(tuple(names), tuple(vox), tuple(motions), tuple(summary),
-                       np.arange(1, n_lab + 1)[keep], (counts * np.prod(vox))[keep], inside[keep],
-                       mean_li[keep], rich[keep], followed[keep], tuple(notes), prov)
+                       np.arange(1, n_lab + 1)[present], (counts * np.prod(vox))[present], inside[present],
+                       mean_li[present], rich[present], followed[present], tuple(notes), prov)
 
 
 def _options_dict(opts: ProcessOptions) -> dict:

@@ -24,6 +24,7 @@ import numpy as np
 from scipy import ndimage
 from tqdm.auto import tqdm
 
+from trixanes._shared.labels import touches_grid_faces
 from trixanes._shared.paths import check_out_dir
 from trixanes._shared.provenance import Provenance
 from trixanes.io.series_truth import SeriesTruth, write_series_truth
@@ -186,7 +187,7 @@ def _detached_labels(labels: np.ndarray, n: int, detach) -> list:
     if not detach:
         return []
     count = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    _, inside = _particle_truth(np.zeros(labels.shape, np.float32), labels, n)
+    inside = (count > 0) & ~touches_grid_faces(labels, n)
     order = [int(k) + 1 for k in np.argsort(-count, kind="stable") if inside[k]]
     out = []
     for d in detach:
@@ -228,7 +229,4 @@ def _particle_truth(li: np.ndarray, labels: np.ndarray, n: int) -> tuple[np.ndar
     total = np.bincount(flat, weights=np.nan_to_num(li.ravel()), minlength=n + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, total / count, np.nan)[1:]
-    faces = np.concatenate([f.ravel() for f in (labels[0], labels[-1], labels[:, 0], labels[:, -1],
-                                                labels[:, :, 0], labels[:, :, -1])])
-    on_face = np.bincount(faces, minlength=n + 1)[1:] > 0
-    return mean, (count[1:] > 0) & ~on_face
+    return mean, (count[1:] > 0) & ~touches_grid_faces(labels, n)

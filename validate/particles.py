@@ -70,6 +70,7 @@ class ParticleMatch:
             "n_split": self.n_split,
             "iou_threshold": self.iou_threshold,
             "mean_iou_matched": float(self.iou.mean()) if self.iou.size else float("nan"),
+            "matched": [[int(t), int(f)] for t, f in zip(self.true_ids, self.found_ids)],
             "mean_li": {
                 "n": int(e.size),
                 "mae": float(np.abs(e).mean()) if e.size else float("nan"),

@@ -4,8 +4,8 @@ Each state is scored as `validate` scores one result (``<out>/<state>/scorecard.
 The tracking scores say whether a label of the result is the same particle
 in every state, as the series truth's labels are:
 
-- a true particle is *followed* when, in every state, it is matched (IoU ≥ 0.5,
-  `validate.particles.match_particles`) to one and the same found label;
+- a true particle is *followed* when, in every state, it is matched (IoU ≥ 0.5:
+  the state scorecard's ``particles.matched`` pairs) to one and the same found label;
 - ``followed_fraction`` counts that over the true particles wholly inside the
   field of view in every state that the first state's segmentation found
   (matched): it scores the tracking; ``followed_fraction_of_all`` counts it over
@@ -24,14 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from trixanes._shared.paths import check_out_dir
-from trixanes.io.limap import read_limap
 from trixanes.io.series import read_series
 from trixanes.io.series_scorecard import write_series_scorecard
 from trixanes.io.series_truth import read_series_truth
-from trixanes.io.truth import read_truth
 
-from .grid import truth_on_grid
-from .particles import match_particles
 from .scorecard import validate
 
 __all__ = ["validate_series", "rotation_error_deg"]
@@ -78,7 +74,7 @@ def validate_series(series_truth, result_dir, out_dir, *, thresholds=(0.6, 0.9),
         raise ValueError(f"{result.path}: states {list(result.states)} differ from the truth's "
                          f"{list(truth.states)} ({truth.path})")
     n_s = len(truth.states)
-    states, matches = [], []
+    states, found_of = [], []
     for s, name in enumerate(truth.states):
         t_path, r_path = truth.state_dir(name) / "truth.h5", result_dir / name / "limap.h5"
         card = validate(t_path, r_path, out_dir / name, thresholds=thresholds, figures=figures)
@@ -86,9 +82,7 @@ def validate_series(series_truth, result_dir, out_dir, *, thresholds=(0.6, 0.9),
                        "am_bias": card["voxel"]["am"]["bias"], "total_li_error": card["total"]["error"],
                        "particle_f1": card["particles"]["f1"],
                        "particle_mean_li_mae": card["particles"]["mean_li"]["mae"]})
-        matches.append(_matches(t_path, r_path))
-    # true label -> found label, per state
-    found_of = [dict(zip(m.true_ids.tolist(), m.found_ids.tolist())) for m in matches]
+        found_of.append({int(t): int(f) for t, f in card["particles"]["matched"]})  # true -> found label
     eligible = truth.labels[truth.inside.all(axis=1)]
     followed = {}
     segmented = [j for j in eligible.tolist() if j in found_of[0]]
@@ -126,17 +120,6 @@ def validate_series(series_truth, result_dir, out_dir, *, thresholds=(0.6, 0.9),
     }
     write_series_scorecard(out_dir / "series_scorecard.json", card)
     return card
-
-
-def _matches(truth_path, result_path):
-    """Particle matching of one state, truth brought onto the result's grid."""
-    t = read_truth(truth_path)
-    r = read_limap(result_path)
-    if r.labels is None:
-        raise ValueError(f"{r.path}: no /labels: a series result labels its particles")
-    grid = truth_on_grid(t.li, t.phase, t.labels, t.voxel_size_um, t.origin_um, r.shape,
-                         r.voxel_size_um[0], r.origin_um)
-    return match_particles(grid.labels, r.labels, grid.li, r.li)
 
 
 def _motion_errors(truth, result) -> list:
