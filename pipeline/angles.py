@@ -78,7 +78,7 @@ def angle_weights(theta_deg: np.ndarray) -> np.ndarray:
 
 
 def choose_algorithm(theta_deg) -> tuple[str, str]:
-    """Pick FBP for complete angular coverage, SIRT for a dead angle.
+    """Pick FBP for complete angular coverage, OS-SIRT for a dead angle.
 
     Parameters
     ----------
@@ -87,7 +87,7 @@ def choose_algorithm(theta_deg) -> tuple[str, str]:
 
     Returns
     -------
-    name : {"fbp", "sirt"}
+    name : {"fbp", "os-sirt"}
     reason : str
         One sentence saying why.
 
@@ -96,13 +96,13 @@ def choose_algorithm(theta_deg) -> tuple[str, str]:
     >>> choose_algorithm(np.linspace(0, 180, 181, endpoint=False))[0]
     'fbp'
     >>> choose_algorithm(np.linspace(0, 150, 151))[0]
-    'sirt'
+    'os-sirt'
     """
     theta = check_theta(theta_deg)
     t, order = _sorted_mod180(theta)
     ts = np.unique(np.round(t[order], 9))
     if ts.size < 2:
-        return "sirt", "a single projection direction cannot support filtered backprojection."
+        return "os-sirt", "a single projection direction cannot support filtered backprojection."
     gaps = _circular_gaps(ts)
     step = float(np.median(gaps))
     widest = float(gaps.max())
@@ -111,10 +111,10 @@ def choose_algorithm(theta_deg) -> tuple[str, str]:
             f"the angles cover 180° (mod 180) with a largest gap of {widest:.3g}° "
             f"<= {_GAP_FACTOR:g} x the median step {step:.3g}°, so FBP is appropriate."
         )
-    return "sirt", (
+    return "os-sirt", (
         f"the angles leave a {widest:.3g}° gap (mod 180), more than {_GAP_FACTOR:g} x the "
-        f"median step {step:.3g}°: a missing wedge, for which SIRT with non-negativity "
-        "gives fewer streaks than FBP."
+        f"median step {step:.3g}°: a missing wedge, for which non-negative SIRT gives "
+        "fewer streaks than FBP (ordered subsets: the accuracy of 100 SIRT iterations in 10 passes)."
     )
 
 

@@ -33,7 +33,7 @@ from .binning import bin_volume, suggest_binning
 from .center import check_center
 from .defaults import ALGORITHM, BACKEND, BSPLINE, FBP_FILTER_BINNED, RING_FILTER, UNCERTAINTY
 from .limap import edge_jump, li_from_jump
-from .reconstruct import BACKENDS, check_backend
+from .reconstruct import ALGORITHMS, BACKENDS, check_backend
 from .references import load_references, parse_composition, reference_jumps
 from .magnification import matched_resamplings
 from .register import register_volume
@@ -54,8 +54,8 @@ class ProcessOptions:
     ----------
     binning : int or None
         n×n×n block mean after registration; None chooses from the voxel size.
-    algorithm : {"auto", "fbp", "sirt", "cgls"}
-        ``auto``: FBP with full angular coverage, SIRT when the angles leave a gap.
+    algorithm : {"auto", "fbp", "sirt", "os-sirt", "cgls"}
+        ``auto``: FBP with full angular coverage, OS-SIRT when the angles leave a gap.
     center_px : float or None
         Rotation centre for every scan, a 0-based column of the pre-edge
         detector in ``[0, ncols - 1]`` (refused otherwise, before any work);
@@ -131,8 +131,9 @@ class ProcessOptions:
     def __post_init__(self):
         if self.binning is not None and not (isinstance(self.binning, int) and self.binning >= 1):
             raise ValueError(f"binning: must be an integer >= 1, got {self.binning!r}")
-        if self.algorithm not in ("auto", "fbp", "sirt", "cgls"):
-            raise ValueError(f"algorithm: must be auto, fbp, sirt or cgls, got {self.algorithm!r}")
+        if self.algorithm not in ("auto", *ALGORITHMS):
+            raise ValueError(f"algorithm: must be one of {', '.join(('auto', *ALGORITHMS))}, "
+                             f"got {self.algorithm!r}")
         if not self.x_charged < self.x_pristine:
             raise ValueError(f"x_charged ({self.x_charged}) must be below x_pristine ({self.x_pristine})")
         lo, hi = self.thresholds

@@ -220,8 +220,38 @@ def _bar(n_iter, progress, desc):
     return trange(n_iter, desc=desc, leave=False)
 
 
-def sirt(proj, theta_deg, center, n_iter, *, nonneg=True, progress=False):
+def subset_order(n_angles: int, n_subsets: int) -> list[np.ndarray]:
+    """Interleaved angle subsets ``s, s+S, s+2S, ...`` in the order an OS solver visits them.
+
+    Consecutive subsets are about ``0.618 S`` apart (a step coprime with S), so
+    each update comes from directions far from the previous one's.
+
+    Examples
+    --------
+    >>> [s.tolist() for s in subset_order(7, 3)]
+    [[0, 3, 6], [2, 5], [1, 4]]
+    """
+    n_subsets = max(1, min(int(n_subsets), int(n_angles)))
+    step = max(1, round(0.618034 * n_subsets))
+    while np.gcd(step, n_subsets) != 1:
+        step += 1
+    return [np.arange((k * step) % n_subsets, n_angles, n_subsets) for k in range(n_subsets)]
+
+
+def _inverse_sums(a):
+    # rays and pixels the geometry never reaches get no update (not a division by 0)
+    return np.where(a > 1e-6, 1.0 / np.maximum(a, 1e-6), 0.0).astype(np.float32)
+
+
+def sirt(proj, theta_deg, center, n_iter, *, nonneg=True, n_subsets=1, progress=False):
     """SIRT: ``x += C A^T R (b - A x)``, R and C the inverse row and column sums.
+
+    With ``n_subsets`` > 1 this is ordered-subsets SIRT (OS-SIRT, also called
+    OS-SART): each iteration is one pass over the data that updates ``x``
+    once per subset of angles (`subset_order`) with that subset's own R and C.
+    A pass costs what one SIRT iteration costs and does about as much as
+    ``n_subsets`` of them (measured on the dead-angle study's 30° wedge scan:
+    10 passes of 10 subsets give the interior Li RMSE of 100 SIRT iterations).
 
     Parameters
     ----------
@@ -230,13 +260,18 @@ def sirt(proj, theta_deg, center, n_iter, *, nonneg=True, progress=False):
     center : float
         Rotation axis, detector column.
     n_iter : int
+        Iterations (passes over the data).
     nonneg : bool
-        Clip to x >= 0 after every iteration.
+        Clip to x >= 0 after every update.
+    n_subsets : int
+        Angle subsets per pass (at most the number of angles); 1 is plain SIRT.
     progress : bool
 
     Returns
     -------
     IterativeResult
+        With subsets, ``residuals[k]`` for k < n_iter is the norm of pass k's
+        subset residuals, each taken just before its subset's update.
 
     Examples
     --------
@@ -246,24 +281,32 @@ def sirt(proj, theta_deg, center, n_iter, *, nonneg=True, progress=False):
     >>> r = sirt(b, th, 8.0, 50)
     >>> bool(r.residuals[-1] < 0.1 * r.residuals[0])
     True
+    >>> bool(sirt(b, th, 8.0, 5, n_subsets=10).residuals[-1] < r.residuals[-1])
+    True
     """
-    ncol = proj.shape[2]
-    A, AT = _operators(theta_deg, center, ncol)
-    shape = (proj.shape[1], ncol, ncol)
-    row = A(np.ones(shape, np.float32))
-    col = AT(np.ones_like(proj))
-    # rays and pixels the geometry never reaches get no update (not a division by 0)
-    R = np.where(row > 1e-6, 1.0 / np.maximum(row, 1e-6), 0.0).astype(np.float32)
-    C = np.where(col > 1e-6, 1.0 / np.maximum(col, 1e-6), 0.0).astype(np.float32)
-    x = np.zeros(shape, np.float32)
+    n_ang, nz, ncol = proj.shape
+    cos_t, sin_t = angle_tables(theta_deg)
+    ones_img = np.ones((1, ncol, ncol), np.float32)  # the sums are the same in every slice
+    steps = []
+    for idx in subset_order(n_ang, n_subsets):
+        c, s = cos_t[idx], sin_t[idx]
+        R = _inverse_sums(forward(ones_img, c, s, center, ncol))
+        C = _inverse_sums(backproject(np.ones((idx.size, 1, ncol), np.float32), c, s,
+                                      np.ones(idx.size), center, ncol))
+        whole = idx.size == n_ang
+        steps.append((slice(None) if whole else idx, c, s, R, C))
+    x = np.zeros((nz, ncol, ncol), np.float32)
     res = []
-    for _ in _bar(n_iter, progress, "SIRT"):
-        r = proj - A(x)
-        res.append(float(np.linalg.norm(r)))
-        x += C * AT(R * r)
-        if nonneg:
-            np.maximum(x, 0.0, out=x)
-    res.append(float(np.linalg.norm(proj - A(x))))
+    for _ in _bar(n_iter, progress, "SIRT" if len(steps) == 1 else "OS-SIRT"):
+        sq = 0.0
+        for idx, c, s, R, C in steps:
+            r = proj[idx] - forward(x, c, s, center, ncol)
+            sq += float(np.einsum("azc,azc->", r, r, dtype=np.float64))
+            x += C * backproject(R * r, c, s, np.ones(r.shape[0]), center, ncol)
+            if nonneg:
+                np.maximum(x, 0.0, out=x)
+        res.append(np.sqrt(sq))
+    res.append(float(np.linalg.norm(proj - forward(x, cos_t, sin_t, center, ncol))))
     return IterativeResult(x, np.asarray(res))
 
 

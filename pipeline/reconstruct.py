@@ -1,4 +1,4 @@
-"""Tomographic reconstruction of parallel-beam projections: FBP, SIRT, CGLS.
+"""Tomographic reconstruction of parallel-beam projections: FBP, SIRT, OS-SIRT, CGLS.
 
 Conventions (CONTRIBUTING.md): projections ``(angle, row, col)`` of line
 integrals, volumes ``(z, y, x)`` with z = detector rows, angles in degrees, the
@@ -18,7 +18,11 @@ from trixanes.pipeline import projector
 from trixanes.pipeline.angles import check_theta, angle_weights
 from trixanes.pipeline.filters import filter_projections
 
-ALGORITHMS = ("fbp", "sirt", "cgls")
+ALGORITHMS = ("fbp", "sirt", "os-sirt", "cgls")
+#: iterations (passes over the data) when ``n_iter`` is not given
+DEFAULT_ITERATIONS = {"sirt": 100, "os-sirt": 10, "cgls": 20}
+#: angle subsets per OS-SIRT pass: 10 passes of 10 subsets match 100 SIRT iterations
+OS_SUBSETS = 10
 BACKENDS = ("auto", "numba", "astra", "cupy")
 
 
@@ -46,13 +50,17 @@ def reconstruct(
         Projection angles, degrees, any range (mod 180 weighting for FBP).
     center_px : float, optional
         Rotation axis, 0-based detector column; default ``(ncols-1)/2``.
-    algorithm : {"fbp", "sirt", "cgls"}
+    algorithm : {"fbp", "sirt", "os-sirt", "cgls"}
+        "os-sirt" is SIRT over `OS_SUBSETS` ordered subsets of the angles
+        (`pipeline.projector.sirt`): each pass over the data does the work of
+        about ten SIRT iterations at the cost of one.
     filter_name : {"ramp", "shepp-logan", "cosine", "hamming", "hann"}
         FBP filter.
     n_iter : int, optional
-        Iterations for SIRT (default 100) or CGLS (default 20).
+        Iterations: passes over the data (`DEFAULT_ITERATIONS`: SIRT 100,
+        OS-SIRT 10, CGLS 20).
     nonneg : bool
-        Clip negative values after each SIRT/CGLS iteration (for CGLS this
+        Clip negative values after each SIRT/OS-SIRT update or CGLS iteration (for CGLS this
         makes it a projected, heuristic method).
     backend : {"auto", "numba", "astra", "cupy"}
         "auto" uses the numba kernels on every machine, GPU or not, so that a
@@ -96,11 +104,14 @@ def reconstruct(
         raise ValueError(f"center_px must be finite, got {center_px!r}")
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if algorithm == "os-sirt" and backend in ("astra", "cupy"):
+        raise ValueError(f"backend={backend!r} has no ordered-subsets SIRT: use algorithm 'sirt' "
+                         "or backend 'numba'")
     check_backend(backend)
     if pixel_size_um is not None and not (np.isfinite(pixel_size_um) and pixel_size_um > 0):
         raise ValueError(f"pixel_size_um must be positive, got {pixel_size_um!r}")
     if n_iter is None:
-        n_iter = 100 if algorithm == "sirt" else 20
+        n_iter = DEFAULT_ITERATIONS.get(algorithm, 1)
     if algorithm != "fbp" and (int(n_iter) != n_iter or n_iter < 1):
         raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}")
 
@@ -108,6 +119,9 @@ def reconstruct(
         vol = _reconstruct_astra(proj, theta, center, algorithm, int(n_iter), nonneg, filter_name)
     elif algorithm == "fbp":
         vol = (_gpu().fbp if backend == "cupy" else fbp)(proj, theta, center, filter_name)
+    elif algorithm == "os-sirt":
+        vol = projector.sirt(proj, theta, center, int(n_iter), nonneg=nonneg, n_subsets=OS_SUBSETS,
+                             progress=progress).volume
     else:
         solvers = _gpu() if backend == "cupy" else projector  # same sirt and cgls signatures
         solver = solvers.sirt if algorithm == "sirt" else solvers.cgls

@@ -16,7 +16,7 @@ from trixanes.pipeline.defaults import ALGORITHM, BACKEND, FBP_FILTER, RING_FILT
 from trixanes.pipeline.magnification import Resampling
 from trixanes.pipeline.normalize import normalize, remove_rings
 from trixanes.pipeline.angles import choose_algorithm
-from trixanes.pipeline.reconstruct import check_backend, reconstruct
+from trixanes.pipeline.reconstruct import ALGORITHMS, check_backend, reconstruct
 from trixanes.pipeline.uncertainty import estimate_gain, middle_reference_frames, split_photons
 from trixanes.io.dataexchange import needs_row_copy, read_scan, row_chunked_copy, scan_info
 from trixanes.io.volume import HALVES, VolumeMeta, create_volume, write_volume_meta
@@ -180,7 +180,7 @@ def reconstruct_scan_file(
         Rotation axis, a 0-based detector column in ``[0, ncols - 1]``
         (refused otherwise, before any work); found with `find_center` on
         the middle rows if omitted.
-    algorithm : {"auto", "fbp", "sirt", "cgls"}
+    algorithm : {"auto", "fbp", "sirt", "os-sirt", "cgls"}
         "auto": `choose_algorithm` on the scan's angles.
     ring_filter : bool
         Apply `remove_rings` to the line integrals (default
@@ -234,8 +234,8 @@ def reconstruct_scan_file(
     >>> res.shape  # doctest: +SKIP
     (2, 640, 640)
     """
-    if algorithm not in ("auto", "fbp", "sirt", "cgls"):
-        raise ValueError(f"algorithm must be 'auto', 'fbp', 'sirt' or 'cgls', got {algorithm!r}")
+    if algorithm not in ("auto", *ALGORITHMS):
+        raise ValueError(f"algorithm must be one of {('auto', *ALGORITHMS)}, got {algorithm!r}")
     if scheduler is None:  # a cluster's workers may have what this machine lacks
         check_backend(backend)
     info = scan_info(path, pixel_size_um=pixel_size_um, energy_kev=energy_kev)
@@ -245,6 +245,8 @@ def reconstruct_scan_file(
 
     if algorithm == "auto":
         algorithm, why = choose_algorithm(info.theta_deg)
+        if algorithm == "os-sirt" and backend in ("astra", "cupy"):
+            algorithm, why = "sirt", f"{why} (plain SIRT: backend {backend!r} has no ordered subsets)"
         notes.append(f"algorithm {algorithm}: {why}")
 
     n_rows, n = (info.n_rows, info.n_cols) if resampling is None else resampling.shape_out

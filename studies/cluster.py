@@ -23,7 +23,7 @@ def inner_threads(workers: int, threads_per_worker: int) -> int:
 def _cost(task) -> float:
     """Relative cost of a scenario, to start the longest first (no idle worker at the end)."""
     acq = task.scenario.acquisition
-    iterative = task.options.get("algorithm") in ("sirt", "cgls")
+    iterative = task.options.get("algorithm") in ("sirt", "os-sirt", "cgls")
     return acq.detector_rows * acq.detector_cols ** 2 * (1.0 + (2.0 if iterative else 0.0))
 
 

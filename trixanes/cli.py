@@ -70,7 +70,7 @@ def _fail(exc: Exception) -> None:
 
 # options that `process`, `series` and `reconstruct` share
 _OPT_BIN = typer.Option(None, "--bin", help="Binning factor (default: chosen from the voxel size).")
-_OPT_ALGORITHM = typer.Option(_defaults.ALGORITHM, help="auto, fbp, sirt or cgls.")
+_OPT_ALGORITHM = typer.Option(_defaults.ALGORITHM, help="auto, fbp, sirt, os-sirt or cgls.")
 _OPT_LI_PRISTINE = typer.Option(1.0, help="Li stoichiometry of the pristine reference.")
 _OPT_LI_CHARGED = typer.Option(0.38, help="Li stoichiometry of the charged reference.")
 _OPT_MAX_MEMORY_GB = typer.Option(4.0, help="Bin while reading when full volumes exceed this.")

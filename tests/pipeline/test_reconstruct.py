@@ -110,13 +110,50 @@ def test_sirt_beats_fbp_with_missing_wedge(phantom):
     assert err_sirt < 0.8 * err_fbp
 
 
+def test_os_sirt_matches_sirt_in_a_tenth_of_the_passes(phantom):
+    # the claim behind the defaults: 10 passes of 10 subsets do what 100 SIRT iterations do
+    theta = np.linspace(0, 150, 150, endpoint=False)
+    rng = np.random.default_rng(3)
+    sino = radon(phantom, theta, circle=True).T
+    sino = sino + rng.normal(0, 0.02 * sino.max(), sino.shape)
+    m = _inside(3)
+    err_sirt = _rel_rmse(reconstruct(sino, theta, algorithm="sirt", n_iter=100)[0], phantom, m)
+    err_10 = _rel_rmse(reconstruct(sino, theta, algorithm="sirt", n_iter=10)[0], phantom, m)
+    err_os = _rel_rmse(reconstruct(sino, theta, algorithm="os-sirt")[0], phantom, m)
+    assert err_os < 1.05 * err_sirt
+    assert err_os < 0.8 * err_10  # not just any 10 iterations
+
+
+def test_subset_order_is_a_spread_partition():
+    subsets = projector.subset_order(361, 10)
+    assert sorted(np.concatenate(subsets).tolist()) == list(range(361))
+    starts = [int(s[0]) for s in subsets]
+    assert all(abs(a - b) >= 3 for a, b in zip(starts, starts[1:]))  # no neighbours in a row
+    assert len(projector.subset_order(4, 10)) == 4  # never an empty subset
+    one = projector.subset_order(5, 1)
+    assert len(one) == 1 and one[0].tolist() == list(range(5))
+
+
+def test_one_subset_is_plain_sirt(phantom):
+    theta = np.linspace(0, 150, 40, endpoint=False)
+    sino = radon(phantom, theta, circle=True).T[:, None, :].astype(np.float32)
+    a = projector.sirt(sino, theta, 64.0, 5).volume
+    b = projector.sirt(sino, theta, 64.0, 5, n_subsets=1).volume
+    np.testing.assert_array_equal(a, b)
+
+
+def test_os_sirt_refused_on_backends_without_it():
+    with pytest.raises(ValueError, match="ordered-subsets"):
+        reconstruct(np.ones((4, 8)), np.arange(4.0), algorithm="os-sirt", backend="cupy")
+
+
 @pytest.mark.parametrize(
     "theta, expected",
     [(np.linspace(0, 180, 181, endpoint=False), "fbp"),
      (np.linspace(0, 360, 720, endpoint=False), "fbp"),
      (np.linspace(-120, 120, 721), "fbp"),
-     (np.linspace(0, 150, 151), "sirt"),
-     (np.r_[np.arange(0, 60, 0.5), np.arange(80, 180, 0.5)], "sirt"),
+     (np.linspace(0, 150, 151), "os-sirt"),
+     (np.r_[np.arange(0, 60, 0.5), np.arange(80, 180, 0.5)], "os-sirt"),
      (np.arange(0, 180, 10.0), "fbp")],
 )
 def test_choose_algorithm(theta, expected):
