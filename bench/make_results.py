@@ -81,7 +81,20 @@ def comparison_table(group: str, benches: list[dict]) -> list[str]:
         ])
     lines = [f"### {group}", ""]
     lines += _table(header, rows)
-    return lines
+    return lines + passes_table(benches)
+
+
+def passes_table(benches: list[dict]) -> list[str]:
+    """Accuracy against passes over the data, for the benchmarks that record it."""
+    curves = [b for b in benches if b["extra_info"].get("passes_curve")]
+    if not curves:
+        return []
+    passes = sorted({int(k) for b in curves for k in b["extra_info"]["passes_curve"]})
+    rows = [[b["extra_info"].get("impl", b["name"]).split(",")[0],
+             *(f"{b['extra_info']['passes_curve'][str(p)]:.4f}" if str(p) in b["extra_info"]["passes_curve"]
+               else "" for p in passes)] for b in curves]
+    return ["", "Accuracy (rel. RMS error on one slice) against passes over the data:", "",
+            *_table(["method", *(f"{p} passes" for p in passes)], rows)]
 
 
 def _target(info: dict, t: float, ref) -> str:
