@@ -116,7 +116,7 @@ def test_sirt_trixanes(benchmark, problem, workers):
     err = _error(vol, img)
     benchmark.extra_info["accuracy"] = f"rel. RMS error {err:.4f}"
     _record(benchmark, {p: _error(_ours(proj[:, :1], theta, s, p, 1), img) for p in PASSES})
-    assert err < 0.5 * _error(_ours(proj[:, :1], theta, s, 1, 1), img)
+    assert err < 0.8 * _error(_ours(proj[:, :1], theta, s, 1, 1), img)
 
 
 @pytest.mark.benchmark(group="iterative, 30° dead angle")

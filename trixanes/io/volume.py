@@ -46,7 +46,7 @@ class VolumeMeta:
     rotation_center : float
         Rotation axis used, a 0-based detector column (px).
     algorithm : str
-        ``fbp``, ``sirt`` or ``cgls``.
+        ``fbp``, ``sirt``, ``os-sirt`` or ``cgls``.
     units : {"1/um", "1/pixel"}
     voxel_size_um : float or None
         None when the scan had no pixel size.
