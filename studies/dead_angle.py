@@ -22,17 +22,19 @@ NAME = "dead_angle"
 WEDGES_DEG = (0, 10, 20, 30, 40, 50, 60)
 WEDGES_QUICK_DEG = (0, 30, 60)
 ALGORITHMS = ("fbp", "sirt", "os-sirt")
+ALGORITHMS_QUICK = ("fbp", "os-sirt")  # FBP against auto's choice for a gap
 _ITERATIVE = {"sirt": "SIRT", "os-sirt": "OS-SIRT"}
 CENTER_DEG = 90.0
 
 
 def build_tasks(quick: bool, repeats: int, pipeline=None):
-    """Wedge widths × {blocked wedge, limited range (full sweep only)} × {FBP, SIRT, OS-SIRT}.
+    """Wedge widths × {blocked wedge, limited range (full sweep only)} × {FBP, SIRT (full sweep
+    only), OS-SIRT}.
 
     Another pipeline than trixanes' own has no algorithm option: one series per
     variant, named after it.
     """
-    algorithms = ALGORITHMS if is_trixanes(pipeline) else (pipeline.name,)
+    algorithms = (ALGORITHMS_QUICK if quick else ALGORITHMS) if is_trixanes(pipeline) else (pipeline.name,)
     base = base_scenario(quick)
     acq = base.acquisition
     lo, hi = acq.angle_range_deg

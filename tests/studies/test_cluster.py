@@ -14,6 +14,6 @@ def test_iterative_and_larger_scenarios_start_first():
     tasks = build_tasks(True, 1)
     costs = {t.label: _cost(t) for t in tasks}
     for w in (0, 30, 60):
-        assert costs[f"wedge {w}° sirt"] > costs[f"wedge {w}° fbp"]
+        assert costs[f"wedge {w}° os-sirt"] > costs[f"wedge {w}° fbp"]
     small, big = tasks[0], tasks[0].scenario.replace(acquisition={"detector_cols": 256})
     assert _cost(type(small)(**{**small.__dict__, "scenario": big})) > _cost(small)
