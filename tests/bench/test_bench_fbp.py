@@ -20,7 +20,7 @@ import pytest
 
 from trixanes.pipeline.reconstruct import reconstruct
 
-from .conftest import ASTRA_MISSING, astra_or_none, disk_mask, rel_rmse, run, shepp_logan
+from .conftest import ASTRA_MISSING, astra_or_none, astra_slices, disk_mask, rel_rmse, run, shepp_logan
 
 IRADON_TOL = 1e-4  # ours vs iradon, relative RMS inside the circle
 
@@ -78,28 +78,8 @@ def _astra_fbp_slices(job):
     ray of angle θ at s = x cos θ − y sin θ in our (row-down) image
     coordinates, with the axis at the detector's middle: our convention.
     """
-    import astra
-
     sinos, theta = job
-    n = sinos.shape[2]
-    vol_geom = astra.create_vol_geom(n, n)
-    proj_geom = astra.create_proj_geom("parallel", 1.0, n, np.deg2rad(theta))
-    pid = astra.create_projector("linear", proj_geom, vol_geom)
-    out = np.empty((len(sinos), n, n), np.float32)
-    try:
-        for k, s in enumerate(sinos):
-            sid = astra.data2d.create("-sino", proj_geom, s)
-            rid = astra.data2d.create("-vol", vol_geom, 0.0)
-            cfg = astra.astra_dict("FBP")
-            cfg.update(ProjectorId=pid, ProjectionDataId=sid, ReconstructionDataId=rid, FilterType="ram-lak")
-            aid = astra.algorithm.create(cfg)
-            astra.algorithm.run(aid)
-            out[k] = astra.data2d.get(rid)
-            astra.algorithm.delete(aid)
-            astra.data2d.delete([sid, rid])
-    finally:
-        astra.projector.delete(pid)
-    return out
+    return astra_slices(sinos, theta, "FBP", FilterType="ram-lak")
 
 
 def _in_pool(pool, fn, proj, theta, n_slices, workers):

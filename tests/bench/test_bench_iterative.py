@@ -25,7 +25,7 @@ import pytest
 
 from trixanes.pipeline import projector
 
-from .conftest import ASTRA_MISSING, astra_or_none, disk_mask, rel_rmse, run, shepp_logan
+from .conftest import ASTRA_MISSING, astra_or_none, astra_slices, disk_mask, rel_rmse, run, shepp_logan
 
 PASSES = (1, 2, 3, 5, 10, 20)
 NOISE = 0.01
@@ -64,32 +64,10 @@ def _ours(proj, theta, s, n_iter, n_subsets):
 
 
 def _astra_slices(job):
-    """astra CPU SIRT or SART (non-negative) on sinograms (k, angle, col)."""
-    import astra
-
+    """astra CPU SIRT or SART (non-negative; SART in a random order) on sinograms (k, angle, col)."""
     sinos, theta, algo, n_iter = job
-    n = sinos.shape[2]
-    vol_geom = astra.create_vol_geom(n, n)
-    proj_geom = astra.create_proj_geom("parallel", 1.0, n, np.deg2rad(theta))
-    pid = astra.create_projector("linear", proj_geom, vol_geom)
-    out = np.empty((len(sinos), n, n), np.float32)
-    try:
-        for k, sino in enumerate(sinos):
-            sid = astra.data2d.create("-sino", proj_geom, sino)
-            rid = astra.data2d.create("-vol", vol_geom, 0.0)
-            cfg = astra.astra_dict(algo)
-            cfg.update(ProjectorId=pid, ProjectionDataId=sid, ReconstructionDataId=rid,
-                       option={"MinConstraint": 0.0})
-            if algo == "SART":
-                cfg["option"]["ProjectionOrder"] = "random"
-            aid = astra.algorithm.create(cfg)
-            astra.algorithm.run(aid, n_iter)
-            out[k] = astra.data2d.get(rid)
-            astra.algorithm.delete(aid)
-            astra.data2d.delete([sid, rid])
-    finally:
-        astra.projector.delete(pid)
-    return out
+    option = {"MinConstraint": 0.0, **({"ProjectionOrder": "random"} if algo == "SART" else {})}
+    return astra_slices(sinos, theta, algo, n_iter, option=option)
 
 
 def _astra(pool, proj, theta, n_slices, workers, algo, passes):
