@@ -24,6 +24,8 @@ DEFAULT_ITERATIONS = {"sirt": 100, "os-sirt": 10, "cgls": 20}
 #: angle subsets per OS-SIRT pass: 10 passes of 10 subsets match 100 SIRT iterations
 OS_SUBSETS = 10
 BACKENDS = ("auto", "numba", "astra", "cupy")
+#: backends whose SIRT has no ordered subsets (`auto` falls back to plain SIRT there)
+NO_ORDERED_SUBSETS = ("astra", "cupy")
 
 
 # --------------------------------------------------------------------------- public
@@ -104,7 +106,7 @@ def reconstruct(
         raise ValueError(f"center_px must be finite, got {center_px!r}")
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    if algorithm == "os-sirt" and backend in ("astra", "cupy"):
+    if algorithm == "os-sirt" and backend in NO_ORDERED_SUBSETS:
         raise ValueError(f"backend={backend!r} has no ordered-subsets SIRT: use algorithm 'sirt' "
                          "or backend 'numba'")
     check_backend(backend)
@@ -182,34 +184,45 @@ def _reconstruct_astra(proj, theta, center, algorithm, n_iter, nonneg, filter_na
     detector's middle: the projections are shifted (linear interpolation) to put
     ``center`` there (astra then matches our ``s = x cos θ - y sin θ``; tested).
     """
-    import astra  # check_backend has made sure it is there
     from scipy import ndimage as ndi
 
     if algorithm == "cgls":
         raise ValueError("backend='astra' supports algorithm 'fbp' or 'sirt' only")
-    n_ang, nz, ncols = proj.shape
+    ncols = proj.shape[2]
     shift = (ncols - 1) / 2.0 - center
     if abs(shift) > 1e-6:
         proj = ndi.shift(proj, (0, 0, shift), order=1, mode="constant")
-    vol_geom = astra.create_vol_geom(ncols, ncols)
-    proj_geom = astra.create_proj_geom("parallel", 1.0, ncols, np.deg2rad(theta))
-    proj_id = astra.create_projector("linear", proj_geom, vol_geom)
-    out = np.empty((nz, ncols, ncols), dtype=np.float32)
+    sinos = proj.transpose(1, 0, 2)
+    if algorithm == "fbp":
+        return astra_slices(sinos, theta, "FBP", FilterType=_ASTRA_FILTERS[filter_name])
+    return astra_slices(sinos, theta, "SIRT", n_iter, **({"option": {"MinConstraint": 0.0}} if nonneg else {}))
+
+
+def astra_slices(sinos, theta, algo, n_iter=1, **settings):
+    """Run astra's 2-D CPU algorithm ``algo`` on each sinogram of ``sinos`` (slice, angle, col).
+
+    ``parallel`` geometry (its axis at the detector's middle), linear projector,
+    zero start; ``settings`` go into the algorithm's config (``FilterType``,
+    ``option``). Needs the astra-toolbox. Returns float32 (slice, col, col).
+    """
+    import astra
+
+    n = sinos.shape[2]
+    vol_geom = astra.create_vol_geom(n, n)
+    proj_geom = astra.create_proj_geom("parallel", 1.0, n, np.deg2rad(theta))
+    pid = astra.create_projector("linear", proj_geom, vol_geom)
+    out = np.empty((len(sinos), n, n), np.float32)
     try:
-        for z in range(nz):
-            sid = astra.data2d.create("-sino", proj_geom, np.ascontiguousarray(proj[:, z, :]))
+        for k, sino in enumerate(sinos):
+            sid = astra.data2d.create("-sino", proj_geom, np.ascontiguousarray(sino, dtype=np.float32))
             rid = astra.data2d.create("-vol", vol_geom, 0.0)
-            cfg = astra.astra_dict("FBP" if algorithm == "fbp" else "SIRT")
-            cfg.update(ProjectorId=proj_id, ProjectionDataId=sid, ReconstructionDataId=rid)
-            if algorithm == "fbp":
-                cfg["FilterType"] = _ASTRA_FILTERS[filter_name]
-            elif nonneg:
-                cfg["option"] = {"MinConstraint": 0.0}
+            cfg = astra.astra_dict(algo)
+            cfg.update(ProjectorId=pid, ProjectionDataId=sid, ReconstructionDataId=rid, **settings)
             aid = astra.algorithm.create(cfg)
-            astra.algorithm.run(aid, 1 if algorithm == "fbp" else n_iter)
-            out[z] = astra.data2d.get(rid)
+            astra.algorithm.run(aid, n_iter)
+            out[k] = astra.data2d.get(rid)
             astra.algorithm.delete(aid)
             astra.data2d.delete([sid, rid])
     finally:
-        astra.projector.delete(proj_id)
+        astra.projector.delete(pid)
     return out

@@ -16,7 +16,7 @@ from trixanes.pipeline.defaults import ALGORITHM, BACKEND, FBP_FILTER, RING_FILT
 from trixanes.pipeline.magnification import Resampling
 from trixanes.pipeline.normalize import normalize, remove_rings
 from trixanes.pipeline.angles import choose_algorithm
-from trixanes.pipeline.reconstruct import ALGORITHMS, check_backend, reconstruct
+from trixanes.pipeline.reconstruct import ALGORITHMS, NO_ORDERED_SUBSETS, check_backend, reconstruct
 from trixanes.pipeline.uncertainty import estimate_gain, middle_reference_frames, split_photons
 from trixanes.io.dataexchange import needs_row_copy, read_scan, row_chunked_copy, scan_info
 from trixanes.io.volume import HALVES, VolumeMeta, create_volume, write_volume_meta
@@ -245,7 +245,7 @@ def reconstruct_scan_file(
 
     if algorithm == "auto":
         algorithm, why = choose_algorithm(info.theta_deg)
-        if algorithm == "os-sirt" and backend in ("astra", "cupy"):
+        if algorithm == "os-sirt" and backend in NO_ORDERED_SUBSETS:
             algorithm, why = "sirt", f"{why} (plain SIRT: backend {backend!r} has no ordered subsets)"
         notes.append(f"algorithm {algorithm}: {why}")
 

@@ -43,36 +43,6 @@ def astra_or_none():
 ASTRA_MISSING = "astra-toolbox not importable (pip install 'trixanes[bench]' or astra-toolbox)"
 
 
-def astra_slices(sinos, theta, algo, n_iter=1, **settings):
-    """Run astra's 2-D CPU algorithm ``algo`` on each sinogram of ``sinos`` (k, angle, col).
-
-    ``parallel`` geometry (its axis at the detector's middle, as ours), linear
-    projector, zero start; ``settings`` go into the algorithm's config, e.g.
-    ``FilterType`` or ``option``. Returns float32 (k, col, col).
-    """
-    import astra
-
-    n = sinos.shape[2]
-    vol_geom = astra.create_vol_geom(n, n)
-    proj_geom = astra.create_proj_geom("parallel", 1.0, n, np.deg2rad(theta))
-    pid = astra.create_projector("linear", proj_geom, vol_geom)
-    out = np.empty((len(sinos), n, n), np.float32)
-    try:
-        for k, sino in enumerate(sinos):
-            sid = astra.data2d.create("-sino", proj_geom, sino)
-            rid = astra.data2d.create("-vol", vol_geom, 0.0)
-            cfg = astra.astra_dict(algo)
-            cfg.update(ProjectorId=pid, ProjectionDataId=sid, ReconstructionDataId=rid, **settings)
-            aid = astra.algorithm.create(cfg)
-            astra.algorithm.run(aid, n_iter)
-            out[k] = astra.data2d.get(rid)
-            astra.algorithm.delete(aid)
-            astra.data2d.delete([sid, rid])
-    finally:
-        astra.projector.delete(pid)
-    return out
-
-
 def cpu_model() -> str:
     """CPU model name from /proc/cpuinfo (Linux), else platform's guess."""
     try:

@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trixanes.pipeline.reconstruct import reconstruct
+from trixanes.pipeline.reconstruct import astra_slices, reconstruct
 
-from .conftest import ASTRA_MISSING, astra_or_none, astra_slices, disk_mask, rel_rmse, run, shepp_logan
+from .conftest import ASTRA_MISSING, astra_or_none, disk_mask, rel_rmse, run, shepp_logan
 
 IRADON_TOL = 1e-4  # ours vs iradon, relative RMS inside the circle
 

@@ -24,8 +24,9 @@ import numpy as np
 import pytest
 
 from trixanes.pipeline import projector
+from trixanes.pipeline.reconstruct import astra_slices
 
-from .conftest import ASTRA_MISSING, astra_or_none, astra_slices, disk_mask, rel_rmse, run, shepp_logan
+from .conftest import ASTRA_MISSING, astra_or_none, disk_mask, rel_rmse, run, shepp_logan
 
 PASSES = (1, 2, 3, 5, 10, 20)
 NOISE = 0.01
