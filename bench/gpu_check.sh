@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # Check the optional CuPy backends (pipeline/gpu.py, synth/gpu.py) on a machine with a
-# CUDA GPU: tests/test_gpu.py, tests/test_synth_gpu.py, then the GPU benchmark (cupy
-# against numba on the same data).
+# CUDA GPU: tests/pipeline/test_gpu.py, tests/synth/test_synth_gpu.py,
+# tests/shared/test_cuda.py, then the GPU benchmark (cupy against numba on the same data).
 #
 # Run from the repository root, with the system's python3 (CuPy, numpy, scipy,
-# numba, pytest and pytest-benchmark installed; the project itself need not be):
+# numba, pytest and pytest-benchmark installed; the project need not be: the
+# script lays out the trixanes namespace under a temporary folder of links):
 #
 #     OUT=/some/dir bash bench/gpu_check.sh
 #
 # Writes under $OUT (default /tmp/gpu_check): env.txt, test_gpu.log,
 # test_synth_gpu.log, gpu_bench.log, gpu_bench.json, gpu_results.md. A few
-# minutes on an H100 (numba compiles its kernels on the first run); each step
-# has a time limit, 5 minutes in all.
+# minutes on an H200 (numba compiles its kernels on the first run); each step
+# has a time limit, 7 minutes in all.
 set -u
 OUT=${OUT:-/tmp/gpu_check}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
-export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"
+# the installed layout (pyproject's package-dir) without installing: trixanes/ with its
+# subpackages linked in
+PKG=$(mktemp -d)
+cp -r trixanes "$PKG/"
+for sub in synth pipeline validate studies; do ln -s "$PWD/$sub" "$PKG/trixanes/$sub"; done
+export PYTHONPATH="$PKG${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONSAFEPATH=1  # not the checkout's own trixanes/ (no subpackages) before $PKG
 export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-/tmp/numba}  # the tree's __pycache__ may be read-only
 export CUPY_CACHE_DIR=${CUPY_CACHE_DIR:-/tmp/cupy_kernels}
 
@@ -26,24 +33,25 @@ export CUPY_CACHE_DIR=${CUPY_CACHE_DIR:-/tmp/cupy_kernels}
     "$PY" - <<'EOF'
 import sys
 import cupy, numba, numpy
-from trixanes import cuda
-import synth.gpu  # noqa: F401  (imports, without the simulator's other dependencies)
+from trixanes._shared import cuda
+import trixanes.synth.gpu  # noqa: F401  (imports, without the simulator's other dependencies)
 print(f"python {sys.version.split()[0]}, cupy {cupy.__version__}, numpy {numpy.__version__}, "
       f"numba {numba.__version__} ({numba.get_num_threads()} threads)")
 print("cupy_available:", cuda.cupy_available(), cuda.unavailable_reason(), "| device:", cuda.device_name())
 EOF
 } 2>&1 | tee "$OUT/env.txt"
 
-echo "== tests/test_gpu.py"
-timeout 100 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_gpu.py 2>&1 | tee "$OUT/test_gpu.log"
+echo "== tests/pipeline/test_gpu.py"
+timeout 120 "$PY" -m pytest -q -rs -p no:cacheprovider tests/pipeline/test_gpu.py 2>&1 | tee "$OUT/test_gpu.log"
 rc_test=${PIPESTATUS[0]}
 
-echo "== tests/test_synth_gpu.py"
-timeout 60 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_synth_gpu.py 2>&1 | tee "$OUT/test_synth_gpu.log"
+echo "== tests/synth/test_synth_gpu.py tests/shared/test_cuda.py"
+timeout 60 "$PY" -m pytest -q -rs -p no:cacheprovider tests/synth/test_synth_gpu.py tests/shared/test_cuda.py \
+    2>&1 | tee "$OUT/test_synth_gpu.log"
 rc_synth=${PIPESTATUS[0]}
 
 echo "== tests/bench/test_bench_gpu.py (timed)"
-timeout 140 "$PY" -m pytest -q -rs -p no:cacheprovider tests/bench/test_bench_gpu.py \
+timeout 240 "$PY" -m pytest -q -rs -p no:cacheprovider tests/bench/test_bench_gpu.py \
     --benchmark-enable --benchmark-only --benchmark-json "$OUT/gpu_bench.json" \
     --benchmark-columns=median,min,max,rounds 2>&1 | tee "$OUT/gpu_bench.log"
 rc_bench=${PIPESTATUS[0]}

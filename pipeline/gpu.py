@@ -1,4 +1,4 @@
-"""Optional GPU backend (CuPy): the projector pair, FBP, SIRT and CGLS on a CUDA device.
+"""Optional GPU backend (CuPy): the projector pair, FBP, SIRT, OS-SIRT and CGLS on a CUDA device.
 
 The operators of `pipeline.projector` to float32 rounding: the same detector
 positions (float64, numba's order of operations), the same linear-interpolation
@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from trixanes.pipeline.projector import _PAD, IterativeResult, _bar, angle_tables
+from trixanes.pipeline.projector import _PAD, IterativeResult, _bar, angle_tables, subset_order
 from trixanes.pipeline.angles import angle_weights
 from trixanes.pipeline.filters import fbp_filter, padded_size
 from trixanes._shared import cuda as _cuda
@@ -250,22 +250,33 @@ def _inverse(cp, a):
     return cp.where(a > 1e-6, 1.0 / cp.maximum(a, 1e-6), 0.0).astype(cp.float32)
 
 
-def sirt(proj, theta_deg, center, n_iter, *, nonneg=True, progress=False):
-    """`pipeline.projector.sirt` on the GPU: same arguments, updates, guards and result."""
+def sirt(proj, theta_deg, center, n_iter, *, nonneg=True, n_subsets=1, progress=False):
+    """`pipeline.projector.sirt` on the GPU: same arguments, subsets, updates, guards and result."""
+    cos_t, sin_t = angle_tables(theta_deg)
+    subsets = subset_order(cos_t.size, n_subsets)
+
     def step(cp, ops, b, sq, iters):
-        R = _inverse(cp, ops.A(cp.ones((ops.n, ops.n, b.shape[2]), cp.float32)))
-        C = _inverse(cp, ops.AT(cp.ones_like(b)))
-        x = cp.zeros((ops.n, ops.n, b.shape[2]), cp.float32)
+        nz = b.shape[2]
+        steps = []
+        for idx in subsets:
+            sub = ops if idx.size == ops.n_ang else _Ops(cp, cos_t[idx], sin_t[idx], center, ops.n, ops.ncol)
+            # the sums are the same in every slice: one slice's, broadcast over z
+            R = _inverse(cp, sub.A(cp.ones((ops.n, ops.n, 1), cp.float32)))
+            C = _inverse(cp, sub.AT(cp.ones((idx.size, ops.ncol, 1), cp.float32)))
+            steps.append((sub, b if sub is ops else cp.ascontiguousarray(b[cp.asarray(idx)]), R, C))
+        x = cp.zeros((ops.n, ops.n, nz), cp.float32)
         for it in iters:
-            r = b - ops.A(x)
-            sq[it] = _sumsq(cp, r)
-            x += C * ops.AT(R * r)
-            if nonneg:
-                cp.maximum(x, 0.0, out=x)
+            for sub, b_sub, R, C in steps:
+                r = b_sub - sub.A(x)
+                sq[it] += _sumsq(cp, r)
+                x += C * sub.AT(R * r)
+                if nonneg:
+                    cp.maximum(x, 0.0, out=x)
         sq[n_iter] = _sumsq(cp, b - ops.A(x))
         return x
 
-    return _solve(step, proj, theta_deg, center, n_iter, progress, "SIRT (GPU)")
+    desc = "SIRT (GPU)" if len(subsets) == 1 else "OS-SIRT (GPU)"
+    return _solve(step, proj, theta_deg, center, n_iter, progress, desc)
 
 
 def cgls(proj, theta_deg, center, n_iter, *, nonneg=False, progress=False):

@@ -25,7 +25,7 @@ DEFAULT_ITERATIONS = {"sirt": 100, "os-sirt": 10, "cgls": 20}
 OS_SUBSETS = 10
 BACKENDS = ("auto", "numba", "astra", "cupy")
 #: backends whose SIRT has no ordered subsets (`auto` falls back to plain SIRT there)
-NO_ORDERED_SUBSETS = ("astra", "cupy")
+NO_ORDERED_SUBSETS = ("astra",)
 
 
 # --------------------------------------------------------------------------- public
@@ -121,13 +121,11 @@ def reconstruct(
         vol = _reconstruct_astra(proj, theta, center, algorithm, int(n_iter), nonneg, filter_name)
     elif algorithm == "fbp":
         vol = (_gpu().fbp if backend == "cupy" else fbp)(proj, theta, center, filter_name)
-    elif algorithm == "os-sirt":
-        vol = projector.sirt(proj, theta, center, int(n_iter), nonneg=nonneg, n_subsets=OS_SUBSETS,
-                             progress=progress).volume
     else:
         solvers = _gpu() if backend == "cupy" else projector  # same sirt and cgls signatures
-        solver = solvers.sirt if algorithm == "sirt" else solvers.cgls
-        vol = solver(proj, theta, center, int(n_iter), nonneg=nonneg, progress=progress).volume
+        solver = solvers.cgls if algorithm == "cgls" else solvers.sirt
+        subsets = {"n_subsets": OS_SUBSETS} if algorithm == "os-sirt" else {}
+        vol = solver(proj, theta, center, int(n_iter), nonneg=nonneg, progress=progress, **subsets).volume
     if pixel_size_um is not None:
         vol /= np.float32(pixel_size_um)
     return vol

@@ -1,10 +1,11 @@
-"""The GPU (CuPy) backends against the numba kernels: FBP, forward projection, SIRT
-(pipeline.gpu) and the simulator's projection (synth.gpu).
+"""The GPU (CuPy) backends against the numba kernels: FBP, forward projection, SIRT,
+OS-SIRT (pipeline.gpu) and the simulator's projection (synth.gpu).
 
 Problems (those of ``test_bench_fbp`` and ``test_bench_project``): ``n_slices``
 slices of N x N from N detector columns, ``n_angles`` angles over [0°, 180°),
-ramp filter; SIRT: ``sirt_iter`` iterations on the first ``sirt_slices``
-slices. Synth projection (`synth_sizes`): ``n_maps`` component maps of
+ramp filter; SIRT: ``sirt_iter`` iterations, OS-SIRT ``os_passes`` passes, on
+the first ``sirt_slices`` slices; OS-SIRT at the paper's width (`paper_sizes`):
+1024 columns, 721 angles over 240°, a few slices. Synth projection (`synth_sizes`): ``n_maps`` component maps of
 ``n_slices`` slices of N x N onto ``n_s`` fine bins, Joseph's method. Both backends run on
 the same data in the same run. The GPU times are
 end to end, as a caller sees them: host -> device copies, kernels, device ->
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 
 from trixanes.pipeline import gpu, projector
-from trixanes.pipeline.reconstruct import reconstruct
+from trixanes.pipeline.reconstruct import DEFAULT_ITERATIONS, OS_SUBSETS, reconstruct
 from trixanes.synth import projector as synth_projector
 from trixanes._shared import cuda
 
@@ -36,8 +37,8 @@ SIRT_TOL = 1e-3
 
 def sizes(full: bool) -> dict:
     if full:
-        return dict(n=256, n_slices=256, n_angles=361, sirt_slices=32, sirt_iter=50)
-    return dict(n=64, n_slices=8, n_angles=91, sirt_slices=4, sirt_iter=5)
+        return dict(n=256, n_slices=256, n_angles=361, sirt_slices=32, sirt_iter=50, os_passes=10)
+    return dict(n=64, n_slices=8, n_angles=91, sirt_slices=4, sirt_iter=5, os_passes=2)
 
 
 def _label(s, slices=None):
@@ -135,33 +136,91 @@ def test_project_cupy(benchmark, problem):
     assert err < TOL
 
 
-# ------------------------------------------------------------------ sirt
-def _sirt(proj, theta, s, backend):
+# ------------------------------------------------------------------ sirt, os-sirt
+# (algorithm, iterations key): SIRT for sirt_iter iterations, OS-SIRT for its default passes
+ITERATIVE = {"sirt": ("sirt", "sirt_iter"), "os-sirt": ("os-sirt", "os_passes")}
+
+
+def _iterative(proj, theta, s, backend, algorithm):
     sub = np.ascontiguousarray(proj[:, :s["sirt_slices"]])
-    return lambda: reconstruct(sub, theta, algorithm="sirt", n_iter=s["sirt_iter"], backend=backend)
+    n_iter = s[ITERATIVE[algorithm][1]]
+    return lambda: reconstruct(sub, theta, algorithm=algorithm, n_iter=n_iter, backend=backend)
 
 
-def _sirt_info(s):
-    return dict(kernel=f"sirt ({s['sirt_iter']} iterations, non-negative)", ours=True,
-                size=f"{_label(s, s['sirt_slices'])}, {s['sirt_iter']} iterations")
+def _iterative_info(s, algorithm):
+    n_iter = s[ITERATIVE[algorithm][1]]
+    what = "iterations" if algorithm == "sirt" else f"passes of {OS_SUBSETS} subsets"
+    return dict(kernel=f"{algorithm} ({n_iter} {what}, non-negative)", ours=True,
+                size=f"{_label(s, s['sirt_slices'])}, {n_iter} {what}")
 
 
-@pytest.mark.benchmark(group="sirt")
-def test_sirt_numba(benchmark, problem, numba_out, workers):
+_BY_ALGORITHM = [pytest.param(a, marks=pytest.mark.benchmark(group=a)) for a in ITERATIVE]
+
+
+@pytest.mark.parametrize("algorithm", _BY_ALGORITHM)
+def test_iterative_numba(benchmark, problem, numba_out, workers, algorithm):
     _, theta, proj, s = problem
     # one round, no warm-up: the kernels are compiled by now and a round is long
-    out = run(benchmark, _sirt(proj, theta, s, "numba"), rounds=1, impl="trixanes reconstruct (numba)",
-              workers=f"{workers} threads", **_sirt_info(s))
+    out = run(benchmark, _iterative(proj, theta, s, "numba", algorithm), rounds=1,
+              impl="trixanes reconstruct (numba)", workers=f"{workers} threads", **_iterative_info(s, algorithm))
     assert out.shape == (s["sirt_slices"], s["n"], s["n"]) and out.min() >= 0
-    numba_out["sirt"] = out
+    numba_out[algorithm] = out
 
 
-@pytest.mark.benchmark(group="sirt")
-def test_sirt_cupy(benchmark, problem, numba_out):
+@pytest.mark.parametrize("algorithm", _BY_ALGORITHM)
+def test_iterative_cupy(benchmark, problem, numba_out, algorithm):
     _, theta, proj, s = problem
-    out = run(benchmark, _synced(_sirt(proj, theta, s, "cupy")), rounds=3,
-              impl="trixanes reconstruct (cupy, GPU)", workers=_on_gpu(), **_sirt_info(s))
-    err = rel_rmse(out, _reference(numba_out, "sirt", _sirt(proj, theta, s, "numba")))
+    out = run(benchmark, _synced(_iterative(proj, theta, s, "cupy", algorithm)), rounds=3,
+              impl="trixanes reconstruct (cupy, GPU)", workers=_on_gpu(), **_iterative_info(s, algorithm))
+    ref = _reference(numba_out, algorithm, _iterative(proj, theta, s, "numba", algorithm))
+    err = rel_rmse(out, ref)
+    benchmark.extra_info["accuracy"] = f"rel. RMS diff. from numba {err:.1e} (limit {SIRT_TOL:g})"
+    assert err < SIRT_TOL
+
+
+# ------------------------------------------------------------------ os-sirt at the paper's width
+def paper_sizes(full: bool) -> dict:
+    """The paper's detector (1024 columns, 721 angles over 240°) on a few slices: the time
+    per slice, times 1024, is a paper-size scan's reconstruction time."""
+    if full:
+        return dict(n=1024, n_slices=16, n_angles=721, passes=DEFAULT_ITERATIONS["os-sirt"])
+    return dict(n=64, n_slices=2, n_angles=46, passes=2)
+
+
+@pytest.fixture(scope="module")
+def paper_problem(full):
+    s = paper_sizes(full)
+    n = s["n"]
+    rng = np.random.default_rng(2)
+    vol = rng.random((s["n_slices"], n, n), dtype=np.float32) * disk_mask(n)
+    theta = np.linspace(-120.0, 120.0, s["n_angles"])
+    return projector.forward(vol, *projector.angle_tables(theta), (n - 1) / 2, n), theta, s
+
+
+def _paper(proj, theta, s, backend):
+    return lambda: reconstruct(proj, theta, algorithm="os-sirt", n_iter=s["passes"], backend=backend)
+
+
+def _paper_info(s):
+    return dict(kernel=f"os-sirt at the paper's width ({s['passes']} passes)", ours=True,
+                size=f"{s['n_slices']} x {s['n']}² px, {s['n_angles']} angles over 240°, {s['passes']} passes")
+
+
+@pytest.mark.benchmark(group="os-sirt, paper width")
+def test_paper_os_sirt_numba(benchmark, paper_problem, numba_out, workers):
+    proj, theta, s = paper_problem
+    out = run(benchmark, _paper(proj, theta, s, "numba"), rounds=1, impl="trixanes reconstruct (numba)",
+              workers=f"{workers} threads", **_paper_info(s))
+    assert out.shape == (s["n_slices"], s["n"], s["n"])
+    numba_out["paper"] = out
+
+
+@pytest.mark.benchmark(group="os-sirt, paper width")
+def test_paper_os_sirt_cupy(benchmark, paper_problem, numba_out):
+    proj, theta, s = paper_problem
+    out = run(benchmark, _synced(_paper(proj, theta, s, "cupy")), rounds=3, impl="trixanes reconstruct (cupy, GPU)",
+              workers=_on_gpu(), **_paper_info(s))
+    err = rel_rmse(out, _reference(numba_out, "paper", _paper(proj, theta, s, "numba")))
     benchmark.extra_info["accuracy"] = f"rel. RMS diff. from numba {err:.1e} (limit {SIRT_TOL:g})"
     assert err < SIRT_TOL
 

@@ -105,11 +105,12 @@ def test_fbp_matches_numba(scan, filter_name):
 
 
 @needs_gpu
-@pytest.mark.parametrize("algorithm, nonneg", [("sirt", False), ("sirt", True), ("cgls", True)])
-def test_iterative_match_numba(scan, algorithm, nonneg):
+@pytest.mark.parametrize("algorithm, nonneg, subsets", [("sirt", False, {}), ("sirt", True, {}),
+                                                      ("sirt", True, {"n_subsets": 7}), ("cgls", True, {})])
+def test_iterative_match_numba(scan, algorithm, nonneg, subsets):
     proj, theta, center = scan
-    ours = getattr(gpu, algorithm)(proj, theta, center, 20, nonneg=nonneg)
-    ref = getattr(projector, algorithm)(proj, theta, center, 20, nonneg=nonneg)
+    ours = getattr(gpu, algorithm)(proj, theta, center, 20, nonneg=nonneg, **subsets)
+    ref = getattr(projector, algorithm)(proj, theta, center, 20, nonneg=nonneg, **subsets)
     _assert_close(ours.volume, ref.volume, 1e-3)
     np.testing.assert_allclose(ours.residuals, ref.residuals, rtol=1e-3)
     if nonneg:
@@ -132,7 +133,7 @@ def test_unconstrained_cgls_matches_numba_to_float32_sensitivity(scan):
 
 
 @needs_gpu
-@pytest.mark.parametrize("algorithm", ["fbp", "sirt", "cgls"])
+@pytest.mark.parametrize("algorithm", ["fbp", "sirt", "os-sirt", "cgls"])
 def test_reconstruct_backend_cupy_matches_numba(scan, algorithm):
     proj, theta, center = scan
     kw = dict(center_px=center, algorithm=algorithm, n_iter=10, pixel_size_um=0.05)
@@ -146,12 +147,15 @@ def test_chunks_of_slices_give_the_same_result(scan, monkeypatch):
     proj, theta, center = scan
     cos_t, sin_t = projector.angle_tables(theta)
     vol = _phantom(3, 40, np.random.default_rng(5))
-    whole = (gpu.fbp(proj, theta, center), gpu.sirt(proj, theta, center, 5),
-             gpu.forward(vol, cos_t, sin_t, center, 40))
+    def run():
+        return (gpu.fbp(proj, theta, center), gpu.sirt(proj, theta, center, 5),
+                gpu.forward(vol, cos_t, sin_t, center, 40), gpu.sirt(proj, theta, center, 3, n_subsets=4))
+
+    whole = run()
     monkeypatch.setattr(cuda, "MEMORY_FRACTION", 1e-15)  # one slice per chunk
-    chunked = (gpu.fbp(proj, theta, center), gpu.sirt(proj, theta, center, 5),
-               gpu.forward(vol, cos_t, sin_t, center, 40))
+    chunked = run()
     _assert_close(chunked[0], whole[0], 1e-5)
     _assert_close(chunked[1].volume, whole[1].volume, 1e-5)
     np.testing.assert_allclose(chunked[1].residuals, whole[1].residuals, rtol=1e-5)
     _assert_close(chunked[2], whole[2], 1e-6)
+    _assert_close(chunked[3].volume, whole[3].volume, 1e-5)

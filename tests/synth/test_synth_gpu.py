@@ -99,8 +99,8 @@ def test_unknown_backend_is_named():
 def test_projector_imports_stay_light():
     # a bare GPU machine has numpy, numba and CuPy, not the simulator's other
     # dependencies; and synth never imports pipeline (nor CuPy before it is asked to)
-    code = ("import sys, synth.projector, synth.gpu; "
-            "print(sorted(m for m in ('xraylib', 'SimpleITK', 'dask', 'porespy', 'pipeline', 'cupy') "
+    code = ("import sys, trixanes.synth.projector, trixanes.synth.gpu; "
+            "print(sorted(m for m in ('xraylib', 'SimpleITK', 'dask', 'porespy', 'trixanes.pipeline', 'cupy') "
             "if m in sys.modules))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "[]"
