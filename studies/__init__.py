@@ -18,7 +18,7 @@ from pathlib import Path
 
 from trixanes._shared.atomic import write_text
 
-from .summary import read_csv, save_figure, write_csv
+from .summary import read_csv, save_figure, value, write_csv
 from .sweep import Task, run_sweep
 
 # name -> (module, the question it answers)
@@ -109,7 +109,9 @@ def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int 
         The verdict names the pipeline.
     sim_cache : path-like, optional
         Keep the simulations in this `trixanes.studies.simcache` folder, so that
-        the same study with another pipeline simulates nothing.
+        the same study with another pipeline simulates nothing; default
+        ``out_dir/simulations``. Each distinct simulation is made once
+        (`run_sweep`): the summary says how many.
 
     Returns
     -------
@@ -132,7 +134,7 @@ def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int 
     rows = run_sweep(tasks, out_dir / "cache", scheduler=scheduler, workers=workers,
                      threads_per_worker=threads_per_worker, task_threads=task_threads,
                      progress=progress, fn=fn, keep_files=keep_files, pipeline=pipe,
-                     sim_cache=sim_cache)
+                     sim_cache=out_dir / "simulations" if sim_cache is None else sim_cache)
     csv_path = write_csv(rows, out_dir / f"{name}.csv")
     figure_path, md_path = write_summary(name, rows, out_dir, repeats=repeats, quick=quick)
     return StudyResult(name, csv_path, figure_path, md_path, tuple(rows),
@@ -231,6 +233,23 @@ def _pipeline_of(rows):
     return CommandPipeline(f"{shlex.quote(names[0])} {{out}}") if names else None
 
 
+def _simulations(rows) -> str:
+    """How many simulations the rows came from, in words ("" when they do not say)."""
+    keys = {r.get("simulation.key") for r in rows if r.get("simulation.key") not in (None, "")}
+    if not keys:
+        return ""
+    derived = sum(str(r.get("simulation.derived")).lower() == "true" for r in rows)
+    seconds = {}
+    for r in rows:  # the time of each simulation, once (a derived row's includes its derivation)
+        if str(r.get("simulation.cached")).lower() != "true" and r.get("simulation.key"):
+            seconds.setdefault(r["simulation.key"], value(r, "time.simulate"))
+    spent = [t for t in seconds.values() if t == t]  # NaN where a row does not say
+    made = f", {sum(spent):.0f} s of simulating in this run" if spent else ""
+    return (f"Simulations: {len(keys)} for {len(rows)} scenarios; {derived} scenarios' scans were derived "
+            f"from a shared noise-free one (a subset of its angles, a new photon draw), the others "
+            f"share one simulation per distinct scenario{made}.")
+
+
 def _markdown(name, text, rows, failed, repeats, quick, out_dir, pipeline) -> str:
     spread = (f"numbers are mean ± standard deviation over {repeats} seeds" if repeats > 1 else
               "one seed per point, so no error bars: rerun with `--repeats 3` or more")
@@ -239,6 +258,9 @@ def _markdown(name, text, rows, failed, repeats, quick, out_dir, pipeline) -> st
     head = [f"# Study `{name}`{' (quick)' if quick else ''}", "", f"*{STUDIES[name]}*", "",
             f"Pipeline: {pipeline}.", "",
             f"{len(rows)} scenarios, {len(rows) - len(failed)} finished; {spread}.", ""]
+    sims = _simulations(rows)
+    if sims:
+        head += [sims, ""]
     tail = []
     if failed:
         tail = ["", "## Failed scenarios", "",

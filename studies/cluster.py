@@ -27,14 +27,22 @@ def _cost(task) -> float:
     return acq.detector_rows * acq.detector_cols ** 2 * (1.0 + (2.0 if iterative else 0.0))
 
 
+def _after(_dependency, fn, *args, **kwargs):
+    # a Dask task that waits for ``_dependency`` (a future resolved before the call)
+    return fn(*args, **kwargs)
+
+
 def run_on_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker, task_threads, fn,
-                keep_files, bar, *, run_scenario, record_error) -> dict:
+                keep_files, bar, *, run_scenario, record_error, prerequisites=None) -> dict:
     """Run ``pending`` ({cache key: task index}) as Dask tasks; return {key: result row}.
 
     A worker that dies (out of memory, killed) gives an error row, like a
     scenario that raises. ``bar`` advances once per finished scenario.
     ``run_scenario`` runs one task on a worker and ``record_error`` writes the
     error row of a task whose worker died (`studies.sweep` passes its own).
+    ``prerequisites`` ({cache key: (name, callable)}) are run first, once per
+    name (the simulation that several scenarios share), and a scenario starts
+    when its own is done; one that fails gives its error to those scenarios.
     """
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -52,9 +60,16 @@ def run_on_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker,
     try:
         costs = {k: _cost(tasks[i]) for k, i in pending.items()}
         rank = {k: r for r, k in enumerate(sorted(costs, key=costs.get))}
+        first = {}  # prerequisite name -> future, started before any scenario
+        for k in pending:
+            name, make = (prerequisites or {}).get(k, (None, None))
+            if name is not None and name not in first:
+                first[name] = client.submit(make, key=f"prerequisite-{name}", pure=False, retries=0,
+                                            priority=len(pending) + 1)
         for k, i in sorted(pending.items(), key=lambda item: -costs[item[0]]):
-            fut = client.submit(run_scenario, tasks[i], out_dir, cache_key=k, chain=fn,
-                                keep_files=keep_files, threads=threads, key=f"scenario-{k}",
+            name = (prerequisites or {}).get(k, (None, None))[0]
+            fut = client.submit(_after, first.get(name), run_scenario, tasks[i], out_dir, cache_key=k,
+                                chain=fn, keep_files=keep_files, threads=threads, key=f"scenario-{k}",
                                 pure=False, retries=0, priority=rank[k])
             futures[fut] = k
         for fut in as_completed(futures):

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from trixanes.synth.acquisition import resolved_projections
 from trixanes.validate.plugin import is_trixanes
 
 from .summary import Panel, curve_table, curves, fmt_pm, panel_figure, value
+from .sweep import base_options, base_scenario, repeat_tasks
 from .verdict import NO_ERROR_BAR, K_SIGMA, difference, order, order_sentence, split, trend
-from .sweep import base_options, base_scenario, repeat_tasks, resolved_projections
 
 NAME = "dead_angle"
 WEDGES_DEG = (0, 10, 20, 30, 40, 50, 60)
@@ -47,10 +48,12 @@ def build_tasks(quick: bool, repeats: int, pipeline=None):
             if variant == "wedge":
                 change = {"dead_wedge_deg": float(w), "dead_wedge_center_deg": CENTER_DEG}
             else:
-                # the same missing directions as the wedge at 90°: keep (-90 + w/2, 90 - w/2)
+                # the same missing directions as the wedge at 90°: keep (-90 + w/2, 90 - w/2),
+                # on the full scan's grid (so the sweep derives it from that scan)
                 half = (180.0 - w) / 2
-                change = {"angle_range_deg": (-half, half), "dead_wedge_deg": 0.0,
-                          "n_projections": max(2, round(2 * half / step) + 1)}
+                i0, i1 = int(np.ceil((-half - lo) / step - 1e-9)), int(np.floor((half - lo) / step + 1e-9))
+                change = {"angle_range_deg": (lo + i0 * step, lo + i1 * step), "dead_wedge_deg": 0.0,
+                          "n_projections": max(2, i1 - i0 + 1)}
             scenario = base.replace(acquisition=change)
             for algo in algorithms:
                 tasks += repeat_tasks(NAME, f"{variant} {w}° {algo}", scenario,

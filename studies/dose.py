@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from trixanes.synth.acquisition import resolved_projections
+
 from .summary import Panel, curve_table, curves, fmt_point, panel_figure
+from .sweep import base_options, base_scenario, repeat_tasks
 from .verdict import ties, trend
-from .sweep import base_options, base_scenario, repeat_tasks, resolved_projections
 
 NAME = "dose"
-N_PROJ = (30, 45, 60, 90, 135, 180, 270, 360)
-N_PROJ_QUICK = (45, 90, 180)
+# n - 1 divides 360 (ends included): every count's angles are among the 361 of the largest,
+# so the sweep derives all of them from one noise-free simulation per seed
+N_PROJ = (31, 41, 46, 61, 91, 121, 181, 361)
+N_PROJ_QUICK = (46, 91, 181)
 DEFAULT_FLUX = 2e4
 
 

@@ -220,3 +220,65 @@ def cached_simulation(scenario, cache_dir=None, *, progress: bool = False) -> Ca
     made = _load(final, key)
     return CachedSimulation(made.folder, made.scan_paths, made.references_path, made.truth_path,
                             made.scenario_path, key, False, made.seconds)
+
+
+# -- shared simulations ----------------------------------------------------------
+def plan_sources(scenarios) -> list:
+    """For each scenario, the noise-free simulation it is derived from, or None.
+
+    Scenarios that differ only in what `trixanes.synth.derive` can derive (a
+    dead wedge, a limited range or a coarser step on the same angular grid,
+    the photon flux and the dark level) share one `source_scenario`: the one
+    whose angles hold the most of them. A source is planned only where it
+    serves at least two distinct scenarios; the others (and identical
+    scenarios, which share their own simulation through the cache) get None.
+
+    Parameters
+    ----------
+    scenarios : sequence of trixanes.synth.config.Scenario
+
+    Returns
+    -------
+    list
+        A `~trixanes.synth.config.Scenario` (the source) or None, per scenario.
+
+    Examples
+    --------
+    >>> from trixanes.synth.config import Scenario
+    >>> base = Scenario.preset("tiny")
+    >>> scs = [base.replace(acquisition={"dead_wedge_deg": w}) for w in (0.0, 30.0, 60.0)]
+    >>> plan = plan_sources(scs + [base.replace(seed=1)])
+    >>> plan[0].to_toml() == plan[2].to_toml(), plan[0].acquisition.noise_free, plan[3]
+    (True, True, None)
+    """
+    from trixanes.synth.acquisition import projection_angles
+    from trixanes.synth.derive import angle_indices, source_scenario
+
+    scenarios = list(scenarios)
+    distinct = {}  # TOML -> (scenario, indices of the scenarios that are it)
+    for i, sc in enumerate(scenarios):
+        distinct.setdefault(sc.to_toml(), (sc, []))[1].append(i)
+    groups = {}  # what the phantom, geometry and spectra are, the angular grid left out
+    for toml, (sc, _) in distinct.items():
+        groups.setdefault(source_scenario(sc, (0.0, 1.0), 2).to_toml(), []).append(toml)
+    plan = [None] * len(scenarios)
+    for members in groups.values():
+        left = set(members)
+        angles = {t: projection_angles(distinct[t][0].acquisition) for t in members}
+        while len(left) > 1:
+            # each member's own grid (its wedge left out) as a candidate source
+            best, covered = None, set()
+            for t in sorted(left):
+                src = source_scenario(distinct[t][0])
+                grid = projection_angles(src.acquisition)
+                cover = {u for u in left if angle_indices(grid, angles[u]) is not None}
+                if len(cover) > len(covered) or (len(cover) == len(covered) and best is not None
+                                                 and grid.size < best[1]):
+                    best, covered = (src, grid.size), cover
+            if len(covered) < 2:
+                break
+            for t in covered:
+                for i in distinct[t][1]:
+                    plan[i] = best[0]
+            left -= covered
+    return plan

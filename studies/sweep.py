@@ -9,6 +9,7 @@ written last and atomically: its presence means "done". A failing scenario leave
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -26,7 +27,7 @@ from trixanes._shared.jsonio import write_json
 from trixanes.validate.plugin import is_trixanes
 
 from .cluster import run_on_dask
-from .simcache import cached_simulation, source_version
+from .simcache import cached_simulation, plan_sources, simulation_key, source_version
 from .summary import flatten
 
 CODE_PACKAGES = ("trixanes.synth", "trixanes.io", "trixanes.pipeline", "trixanes.validate")
@@ -57,6 +58,10 @@ class Task:
         Repeat index (the seeds differ between repeats).
     params : mapping
         The swept parameters, written as ``param.<name>`` columns for the summaries.
+    source : synth.config.Scenario, optional
+        The noise-free simulation the scans are derived from (`trixanes.synth.derive`,
+        planned by `run_sweep`); None: the scenario is simulated as it is. Not part of
+        the key: a derived scan is the one simulated directly.
     """
 
     study: str
@@ -65,6 +70,7 @@ class Task:
     options: Mapping = field(default_factory=dict)
     repeat: int = 0
     params: Mapping = field(default_factory=dict)
+    source: object = None
 
     def __post_init__(self):
         if not self.study or not isinstance(self.study, str):
@@ -144,8 +150,6 @@ def task_key(task: Task, pipeline=None) -> str:
 # -- one scenario --------------------------------------------------------------
 def _process_options(task: Task, pipeline):
     """trixanes' ProcessOptions of a task: the pipeline's own (or the defaults), then the task's."""
-    import dataclasses
-
     from trixanes.pipeline.process import ProcessOptions
 
     opts = {"figures": False, **task.options}
@@ -171,8 +175,9 @@ def run_chain(task: Task, folder: Path, keep_files: bool = False, *, pipeline=No
         processing options do not reach it) and writes into ``folder/pipeline``.
     sim_cache : path-like, optional
         A `trixanes.studies.simcache` folder: the simulation is taken from there
-        or made there once (and never removed); default: simulated into
-        ``folder/sim`` and removed unless ``keep_files``.
+        or made there once (and never removed); a task with a ``source`` derives
+        its scans into ``folder/sim`` from the source's simulation there. Default:
+        simulated into ``folder/sim`` and removed unless ``keep_files``.
 
     Raises
     ------
@@ -180,6 +185,7 @@ def run_chain(task: Task, folder: Path, keep_files: bool = False, *, pipeline=No
         A foreign pipeline failed (its error and stderr tail): the sweep records it.
     """
     from trixanes.pipeline.process import process
+    from trixanes.synth.derive import derive_scans
     from trixanes.synth.simulate import simulate
     from trixanes.validate.plugin import PipelineFailed, parse_pipeline, run_pipeline
     from trixanes.validate.scorecard import validate
@@ -188,10 +194,15 @@ def run_chain(task: Task, folder: Path, keep_files: bool = False, *, pipeline=No
     options = _process_options(task, pipe)
     own = is_trixanes(pipe)
     shutil.rmtree(folder / "sim", ignore_errors=True)  # leftovers of an interrupted run
+    derived = sim_cache is not None and task.source is not None
+    made = None  # the cached simulation the scans come from
     t0 = time.perf_counter()
     try:
-        if sim_cache is not None:
-            sim = cached_simulation(task.scenario, sim_cache)
+        if derived:
+            made = cached_simulation(task.source, sim_cache)
+            sim = derive_scans(made.folder, task.scenario, folder / "sim", copy_truth_file=False)
+        elif sim_cache is not None:
+            sim = made = cached_simulation(task.scenario, sim_cache)
         else:
             sim = simulate(task.scenario, folder / "sim", progress=False)
         t_simulate = time.perf_counter() - t0
@@ -219,8 +230,8 @@ def run_chain(task: Task, folder: Path, keep_files: bool = False, *, pipeline=No
     metrics.update(flatten(acquisition, prefix="process"))
     metrics.update({"time.simulate": t_simulate, "time.process": t_process,
                     "time.validate": t_validate})
-    metrics.update({"simulation.cached": bool(getattr(sim, "cached", False)),
-                    "simulation.key": getattr(sim, "key", None)})
+    metrics.update({"simulation.cached": bool(getattr(made, "cached", False)),
+                    "simulation.key": getattr(made, "key", None), "simulation.derived": derived})
     metrics["curves"] = {f"profiles.{p}": {k: card["profiles"][p].get(k) for k in ("centres_um", "true", "found")}
                          for p in ("z", "depth") if p in card.get("profiles", {})}
     return metrics
@@ -344,15 +355,6 @@ def base_scenario(quick: bool):
     return Scenario.preset("tiny" if quick else "quick")
 
 
-def resolved_projections(acquisition) -> int:
-    """Projections over the scan range (dead wedge not removed), ``None`` resolved as synth does."""
-    import dataclasses
-
-    from trixanes.synth.acquisition import projection_angles
-
-    return int(projection_angles(dataclasses.replace(acquisition, dead_wedge_deg=0.0)).size)
-
-
 def base_options(quick: bool, **changes) -> dict:
     """Processing options of the studies: no figures; quick sweeps skip the B-spline step."""
     opts = {"figures": False}
@@ -399,8 +401,12 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
     sim_cache : path-like, optional
         Take the simulations from this `trixanes.studies.simcache` folder (made
         there once), so that another pipeline on the same scenarios simulates
-        nothing; default: each scenario simulates into its own folder and
-        removes the files.
+        nothing. Each distinct simulation is then made once: scenarios that share
+        one (processing options) use it, and scenarios that differ only in a dead
+        wedge, the angular grid or the photon flux derive their scans from one
+        noise-free source (`simcache.plan_sources`, `trixanes.synth.derive`),
+        identical to the scans simulated directly. Default: each scenario
+        simulates into its own folder and removes the files.
 
     Returns
     -------
@@ -425,6 +431,9 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
     pipe = parse_pipeline(pipeline)
     if fn is None and (pipeline is not None or sim_cache is not None):
         fn = functools.partial(run_chain, pipeline=pipe, sim_cache=sim_cache)
+    if sim_cache is not None:
+        tasks = [t if s is None else dataclasses.replace(t, source=s)
+                 for t, s in zip(tasks, plan_sources([t.scenario for t in tasks]))]
     one = functools.partial(run_scenario, pipeline=pipe)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -444,9 +453,14 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
                 done[k] = one(tasks[i], out_dir, cache_key=k, chain=fn, keep_files=keep_files)
                 bar.update(1)
         elif pending:
+            made = {}  # each simulation the pending tasks need, made once before them
+            if sim_cache is not None:
+                for k, i in pending.items():
+                    sc = tasks[i].source or tasks[i].scenario
+                    made[k] = (simulation_key(sc), functools.partial(cached_simulation, sc, sim_cache))
             done = run_on_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker,
-                             task_threads, fn, keep_files, bar,
-                             run_scenario=one, record_error=record_error)
+                               task_threads, fn, keep_files, bar, run_scenario=one,
+                               record_error=record_error, prerequisites=made)
     finally:
         bar.close()
     result = []

@@ -124,6 +124,21 @@ class AcquisitionParams:
         return not self.flux_photons
 
 
+def resolved_projections(params: AcquisitionParams) -> int:
+    """Projections over ``angle_range_deg`` before the dead wedge is removed: ``n_projections``,
+    or, when None, the paper's 721 scaled to the detector width (at least 60).
+
+    Examples
+    --------
+    >>> resolved_projections(AcquisitionParams(detector_cols=128)), resolved_projections(
+    ...     AcquisitionParams(n_projections=91, dead_wedge_deg=30))
+    (60, 91)
+    """
+    params.validate()
+    n = params.n_projections
+    return int(max(60, int(round(721 * params.detector_cols / 1667))) if n is None else n)
+
+
 def projection_angles(params: AcquisitionParams) -> np.ndarray:
     """Projection angles in degrees, sorted, dead wedge removed.
 
@@ -136,11 +151,7 @@ def projection_angles(params: AcquisitionParams) -> np.ndarray:
     >>> a.size, bool(np.all(np.abs(a - 90) >= 10) and np.all(np.abs(a + 90) >= 10))
     (203, True)
     """
-    params.validate()
-    n = params.n_projections
-    if n is None:
-        n = max(60, int(round(721 * params.detector_cols / 1667)))
-    angles = np.linspace(*params.angle_range_deg, int(n))
+    angles = np.linspace(*params.angle_range_deg, resolved_projections(params))
     if params.dead_wedge_deg > 0:
         d = (angles - params.dead_wedge_center_deg + 90.0) % 180.0 - 90.0
         angles = angles[np.abs(d) >= params.dead_wedge_deg / 2]

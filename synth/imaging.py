@@ -4,8 +4,9 @@ Parallel-beam projection keeps detector rows apart, so each band of rows is
 projected from a slab of the phantom alone, detected, exposed and written
 before the next: the optical depths of a whole scan (energies x angles x fine
 rows x fine columns, 98 GB for the ``paper`` preset) are never held. The photon
-noise of every detector row has its own seed, so the files do not depend on the
-band size, only on the scenario's seed.
+noise of every detector row and projection angle has its own seed, so the files
+do not depend on the band size, only on the scenario's seed, and a scan of a subset
+of the angles draws the noise of those angles in the whole scan (`angle_keys`).
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def write_scans(phase, li, model: XanesModel, exposure: Exposure, paths, *, voxe
                                              voxel_um, n_s, n_nodes, band_bytes, backend):
                 trans = detect(od, angles, geoms[i], acq, voxel_um, rows=rows,
                                fine_z_start=start, fine_z_total=nz)
-                open_writers[i].write_rows(r0, _expose_rows(trans, acq, _child(exposure.noise, i), r0))
+                open_writers[i].write_rows(r0, _expose_rows(trans, acq, _child(exposure.noise, i), r0, angles))
         for i, w in enumerate(open_writers):
             flats, darks = flats_and_darks(acq, np.random.default_rng(_child(exposure.noise, i, 0)))
             w.write_flats(flats)
@@ -230,12 +231,28 @@ def _band_depths(phase, li, model, exposure: Exposure, rows, warped, voxel_um, n
                                 n_nodes=n_nodes, work_bytes=band_bytes, backend=backend)[0], lo
 
 
-def _expose_rows(trans, acq: AcquisitionParams, seed: np.random.SeedSequence, r0: int):
-    """Counts of a band; each detector row draws from its own stream."""
+def angle_keys(angles_deg) -> list[int]:
+    """The noise-stream key of each projection: its angle in whole micro-degrees.
+
+    A projection's photon noise is addressed by its angle, not its index, so a
+    subset of a scan's angles (a dead wedge, every other projection) draws what a
+    scan of those angles alone draws (`synth.derive`).
+
+    Examples
+    --------
+    >>> angle_keys([-120.0, 0.0, 0.5])[1:]
+    [0, 500000]
+    """
+    return [int(round(float(a) * 1e6)) % 2**64 for a in np.asarray(angles_deg, np.float64).ravel()]
+
+
+def _expose_rows(trans, acq: AcquisitionParams, seed: np.random.SeedSequence, r0: int, angles_deg):
+    """Counts of a band; each (detector row, projection angle) draws from its own stream."""
     if acq.noise_free:
         return expose(trans, acq)
     out = np.empty(trans.shape, np.float32)
-    for j in range(trans.shape[1]):
-        row_seed = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + (1, r0 + j))
-        out[:, j:j + 1] = expose(trans[:, j:j + 1], acq, np.random.default_rng(row_seed))
+    for a, key in enumerate(angle_keys(angles_deg)):
+        for j in range(trans.shape[1]):
+            cell = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + (1, r0 + j, key))
+            out[a:a + 1, j:j + 1] = expose(trans[a:a + 1, j:j + 1], acq, np.random.default_rng(cell))
     return out

@@ -399,7 +399,9 @@ def study(
     pipeline_timeout: Optional[float] = typer.Option(None, "--pipeline-timeout", help=_TIMEOUT_HELP),
     sim_cache: Optional[Path] = typer.Option(
         None, "--sim-cache", help="Keep the simulations in this folder, so that the same study with "
-                                  "another pipeline simulates nothing (default: each is removed)."),
+                                  "another pipeline simulates nothing (default: OUT/simulations). Each "
+                                  "distinct simulation is made once; wedges, angular steps and fluxes "
+                                  "are derived from one noise-free scan."),
 ):
     """Run a parameter sweep (simulate -> process -> validate per scenario) on Dask."""
     from trixanes.studies import run_study

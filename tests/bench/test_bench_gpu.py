@@ -61,16 +61,20 @@ def _synced(fn):
     return timed
 
 
+def _random_scan(s, theta, seed):
+    """(volume (z, n, n), its numba projections (angle, z, col)) of random content."""
+    n = s["n"]
+    # random content inside the circle: no layer can skip zeros or cache a result
+    vol = np.random.default_rng(seed).random((s["n_slices"], n, n), dtype=np.float32) * disk_mask(n)
+    return vol, projector.forward(vol, *projector.angle_tables(theta), (n - 1) / 2, n)
+
+
 @pytest.fixture(scope="module")
 def problem(full):
     """(volume (z, n, n), theta, its numba projections (angle, z, col), sizes)."""
     s = sizes(full)
-    n = s["n"]
-    rng = np.random.default_rng(0)
-    # random content inside the circle: no layer can skip zeros or cache a result
-    vol = rng.random((s["n_slices"], n, n), dtype=np.float32) * disk_mask(n)
     theta = np.linspace(0.0, 180.0, s["n_angles"], endpoint=False)
-    proj = projector.forward(vol, *projector.angle_tables(theta), (n - 1) / 2, n)
+    vol, proj = _random_scan(s, theta, 0)
     return vol, theta, proj, s
 
 
@@ -190,11 +194,8 @@ def paper_sizes(full: bool) -> dict:
 @pytest.fixture(scope="module")
 def paper_problem(full):
     s = paper_sizes(full)
-    n = s["n"]
-    rng = np.random.default_rng(2)
-    vol = rng.random((s["n_slices"], n, n), dtype=np.float32) * disk_mask(n)
     theta = np.linspace(-120.0, 120.0, s["n_angles"])
-    return projector.forward(vol, *projector.angle_tables(theta), (n - 1) / 2, n), theta, s
+    return _random_scan(s, theta, 2)[1], theta, s
 
 
 def _paper(proj, theta, s, backend):

@@ -17,7 +17,8 @@ from trixanes import studies
 from trixanes.studies import STUDIES, resummarize, run_study, study_module
 from trixanes.studies.summary import Curve, curves, flatten, fmt_pm, read_csv, write_csv
 from trixanes.studies.verdict import trend
-from trixanes.studies.sweep import resolved_projections, task_key
+from trixanes.studies.sweep import task_key
+from trixanes.synth.acquisition import resolved_projections
 from trixanes.synth.acquisition import projection_angles
 
 
@@ -44,7 +45,7 @@ def fake_metrics(task):
         m["process.reference_jumps.charged"] = 1.0 - contrast
         m["voxel.interior.rmse"] = 0.005 / abs(contrast) + r
     elif task.study == "dose":
-        m["voxel.interior.rmse"] = 0.02 + 1e-6 * (p["n_projections"] - 90) ** 2 + r
+        m["voxel.interior.rmse"] = 0.02 + 1e-6 * (p["n_projections"] - 91) ** 2 + r
     elif task.study == "calibration":
         t = np.linspace(0.4, 1.0, 13)
         k = 0.02 * p["edge_shift_ev"] / 0.0961
@@ -168,7 +169,7 @@ def test_edge_energy_verdict(results):
 
 def test_dose_verdict(results):
     md = results["dose"].markdown_path.read_text()
-    assert "Optimum at 90 projections: 0.0210 ± 0.0014" in md
+    assert "Optimum at 91 projections: 0.0210 ± 0.0014" in md
 
 
 def test_calibration_verdict(results):

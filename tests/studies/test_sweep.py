@@ -39,6 +39,15 @@ def fake_chain(task, folder, keep_files):
             "curves": {"profiles.z": {"true": [0.5, 0.6], "found": [0.51, 0.62]}}}
 
 
+def source_ready(task, folder, keep_files, *, sims):
+    """A chain that checks that the scenario's simulation was made before it started."""
+    from trixanes.studies.simcache import simulation_key
+
+    key = simulation_key(task.source or task.scenario)
+    assert (sims / key / "simulation.json").is_file(), f"{task.label} started before its simulation"
+    return {"voxel.interior.rmse": 0.0, "source": key, "derived": task.source is not None}
+
+
 def calls(cache, label=None):
     d = Path(cache) / "_calls"
     if not d.is_dir():
@@ -167,6 +176,24 @@ def test_local_cluster_two_workers(tmp_path):
     assert {s["numba"] for s in seen} == {str(inner_threads(2, 1))}
     rows = run_sweep(tasks[:4], tmp_path, workers=2, progress=False, fn=fake_chain)
     assert all(r["cached"] for r in rows) and calls(tmp_path) == 5
+
+
+def test_shared_simulations_are_made_once_before_their_scenarios(tmp_path):
+    """On two workers: three wedges of one seed share one noise-free source, made first."""
+    import functools
+
+    small = Scenario.preset("tiny").replace(acquisition={"detector_cols": 24, "detector_rows": 8,
+                                                         "n_projections": 13, "flux_photons": 1e4})
+    tasks = [Task("t", f"wedge {w}", small.replace(acquisition={"dead_wedge_deg": w})) for w in (0.0, 30.0, 60.0)]
+    tasks += [Task("t", "seed 5", small.replace(seed=5)), Task("t", "seed 5 again", small.replace(seed=5),
+                                                                {"algorithm": "sirt"})]
+    sims = tmp_path / "sims"
+    rows = run_sweep(tasks, tmp_path / "c", workers=2, progress=False, sim_cache=sims,
+                     fn=functools.partial(source_ready, sims=sims))
+    assert [r["status"] for r in rows] == ["ok"] * 5, [r.get("error") for r in rows]
+    assert len({r["source"] for r in rows[:3]}) == 1 and all(r["derived"] for r in rows[:3])
+    assert rows[3]["source"] == rows[4]["source"] and not rows[3]["derived"]
+    assert len(list(sims.glob("*/simulation.json"))) == 2
 
 
 @pytest.mark.slow

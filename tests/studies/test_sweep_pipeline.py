@@ -25,7 +25,9 @@ def test_foreign_pipeline_rows_and_shared_simulations(tmp_path, monkeypatch):
     sims = tmp_path / "sims"
     own = run_sweep(_tasks(), tmp_path / "own", scheduler="inline", progress=False, sim_cache=sims)
     assert [r["status"] for r in own] == ["ok", "ok"] and {r["pipeline"] for r in own} == {"trixanes"}
-    assert not any(r["simulation.cached"] for r in own)
+    # both wedges derive from one noise-free simulation, made by the first
+    assert [r["simulation.cached"] for r in own] == [False, True]
+    assert own[0]["simulation.key"] == own[1]["simulation.key"] and all(r["simulation.derived"] for r in own)
 
     import trixanes.synth.simulate as sim_mod
 

@@ -29,7 +29,7 @@ from trixanes.io._records import attr_text, open_hdf5, provenance_attr
 
 __all__ = ["PHASE_VOID", "PHASE_PORE", "PHASE_CBD", "PHASE_AM", "PHASE_NAMES", "PHASE_CODES_TEXT",
            "TRUTH_DATASETS", "TRUTH_DTYPES", "TRUTH_REQUIRED_ATTRS", "TRUTH_OPTIONAL_ATTRS",
-           "Truth", "truth_attrs", "create_truth", "write_truth", "read_truth"]
+           "Truth", "truth_attrs", "create_truth", "write_truth", "copy_truth", "read_truth"]
 
 #: phase codes of ``/phase`` (uint8); internal particle pores are ``PHASE_PORE``
 PHASE_VOID, PHASE_PORE, PHASE_CBD, PHASE_AM = 0, 1, 2, 3
@@ -190,6 +190,35 @@ def write_truth(path: str | os.PathLike, li, phase, labels, attrs: Mapping | Non
         for k, a in arrays.items():
             f[k][...] = a
     return Path(path)
+
+
+def copy_truth(source: str | os.PathLike, dest: str | os.PathLike, **attrs) -> Path:
+    """Copy a truth file (atomically), replacing the root attributes given.
+
+    A scan derived from another simulation (`trixanes.synth.derive`) has the
+    same phantom under another scenario: its truth is the source's with its own
+    ``scenario`` and ``provenance``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> p = write_truth(d / "a.h5", np.ones((2, 2, 2)), np.full((2, 2, 2), PHASE_AM, np.uint8),
+    ...                 np.ones((2, 2, 2)), truth_attrs((2, 2, 2), 0.1, x_pristine=1, x_charged=0.38))
+    >>> read_truth(copy_truth(p, d / "b.h5", scenario="name = 'b'")).scenario
+    "name = 'b'"
+    """
+    import shutil
+
+    source = Path(source)
+    if not source.is_file():
+        raise ValueError(f"{source}: no such truth file")
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(source, tmp)
+        with h5py.File(tmp, "a") as f:
+            for key, value in attrs.items():
+                f.attrs[key] = value
+    return Path(dest)
 
 
 # -- reader --------------------------------------------------------------------
