@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -121,9 +122,32 @@ def rows_per_band(params: AcquisitionParams, n_angles: int, n_s: int, n_energies
     return int(np.clip(fine_rows / (pixel_scale * params.supersample), 1, params.detector_rows))
 
 
+def band_counts(phase, li, model: XanesModel, exposure: Exposure, rows: tuple[int, int], *,
+                voxel_um: float, n_nodes: int | None = None, band_bytes: int = DEFAULT_BAND_BYTES,
+                backend: str = "numba") -> list:
+    """Detector counts of detector rows ``rows[0] .. rows[1] - 1`` at every energy.
+
+    Returns
+    -------
+    list of ndarray
+        float32 ``(n_angles, n_rows, cols)`` per energy, in the order of ``exposure.geometries``.
+    """
+    acq, geoms, angles = exposure.params, exposure.geometries, np.asarray(exposure.angles_deg)
+    nz, n_s = phase.shape[0], fine_detector_size(acq, phase.shape[2])
+    warped = np.zeros(len(geoms), bool)
+    warped[1:] = exposure.deformation is not None
+    out = [None] * len(geoms)
+    for i, od, start in _band_depths(phase, li, model, exposure, rows, warped, voxel_um, n_s, n_nodes,
+                                     band_bytes, backend):
+        trans = detect(od, angles, geoms[i], acq, voxel_um, rows=rows, fine_z_start=start, fine_z_total=nz)
+        out[i] = _expose_rows(trans, acq, _child(exposure.noise, i), rows[0], angles)
+    return out
+
+
 def write_scans(phase, li, model: XanesModel, exposure: Exposure, paths, *, voxel_um: float,
                 n_nodes: int | None = None, band_bytes: int = DEFAULT_BAND_BYTES,
-                progress: bool = False, backend: str = "numba", **attrs) -> tuple:
+                progress: bool = False, backend: str = "numba", scheduler=None, truth_path=None,
+                **attrs) -> tuple:
     """Image the phantom at every energy and write one Data Exchange file each.
 
     Parameters
@@ -149,6 +173,12 @@ def write_scans(phase, li, model: XanesModel, exposure: Exposure, paths, *, voxe
     backend : {"numba", "cupy"}
         Projector backend (`forward_project`); cupy's noise-free files differ
         from numba's at float32 rounding, its noisy ones may have other draws.
+    scheduler : str or distributed.Client, optional
+        Image the bands on Dask workers (`synth.distributed.image_bands`); they
+        read the phantom from ``truth_path`` and write their bands beside
+        ``paths``, on a file system they share. The files are the same as here.
+    truth_path : path-like, optional
+        The phantom's ``truth.h5`` (with ``scheduler``).
     **attrs
         Root attributes of every file.
 
@@ -160,25 +190,31 @@ def write_scans(phase, li, model: XanesModel, exposure: Exposure, paths, *, voxe
     check_backend(backend)
     if len(paths) != len(geoms):
         raise ValueError(f"paths: one per energy ({len(geoms)}), got {len(paths)}")
-    nz, n_s = phase.shape[0], fine_detector_size(acq, phase.shape[2])
-    warped = np.zeros(len(geoms), bool)
-    warped[1:] = exposure.deformation is not None
+    if scheduler is not None and truth_path is None:
+        raise ValueError("truth_path: needed with a scheduler (the workers read the phantom from it)")
+    n_s = fine_detector_size(acq, phase.shape[2])
     scale = max(g.pixel_size_um for g in geoms) / acq.pixel_size_um
     band = rows_per_band(acq, angles.size, n_s, len(geoms), band_bytes, pixel_scale=scale)
     shape = (angles.size, acq.detector_rows, acq.detector_cols)
     writers = [ScanWriter(p, shape, angles, float(g.energy_kev), g.pixel_size_um,
                           _storage_dtype(acq), row_chunk=band, **attrs)
                for p, g in zip(paths, geoms)]
+    bands = [(r0, min(acq.detector_rows, r0 + band)) for r0 in range(0, acq.detector_rows, band)]
     with contextlib.ExitStack() as stack:
         open_writers = [stack.enter_context(w) for w in writers]
-        for r0 in tqdm(range(0, acq.detector_rows, band), desc="image", unit="band",
-                       disable=not progress):
-            rows = (r0, min(acq.detector_rows, r0 + band))
-            for i, od, start in _band_depths(phase, li, model, exposure, rows, warped,
-                                             voxel_um, n_s, n_nodes, band_bytes, backend):
-                trans = detect(od, angles, geoms[i], acq, voxel_um, rows=rows,
-                               fine_z_start=start, fine_z_total=nz)
-                open_writers[i].write_rows(r0, _expose_rows(trans, acq, _child(exposure.noise, i), r0, angles))
+        if scheduler is not None:
+            from .distributed import image_bands
+
+            done = stack.enter_context(image_bands(
+                scheduler, band_counts, truth_path, model, exposure, bands, voxel_um=voxel_um, n_nodes=n_nodes,
+                band_bytes=band_bytes, backend=backend, work_dir=Path(paths[0]).parent, progress=progress))
+        else:
+            done = ((rows, band_counts(phase, li, model, exposure, rows, voxel_um=voxel_um, n_nodes=n_nodes,
+                                       band_bytes=band_bytes, backend=backend))
+                    for rows in tqdm(bands, desc="image", unit="band", disable=not progress))
+        for rows, counts in done:
+            for i, c in enumerate(counts):
+                open_writers[i].write_rows(rows[0], c)
         for i, w in enumerate(open_writers):
             flats, darks = flats_and_darks(acq, np.random.default_rng(_child(exposure.noise, i, 0)))
             w.write_flats(flats)

@@ -185,7 +185,7 @@ def _check_disk(scenario: Scenario, out_dir: Path, scratch_dir) -> None:
 def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
              band_bytes: int = DEFAULT_BAND_BYTES, backend: str = "numba",
              check_memory: bool = True, phantom: str = "auto",
-             phantom_bytes: int = DEFAULT_SLAB_BYTES, scratch_dir=None) -> SimulationResult:
+             phantom_bytes: int = DEFAULT_SLAB_BYTES, scratch_dir=None, scheduler=None) -> SimulationResult:
     """Build the ground truth and image it at every energy.
 
     Parameters
@@ -223,6 +223,11 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
         Where the tiled build keeps its uncompressed Li field (4 B per fine
         voxel) until it is copied into ``truth.h5``; default ``out_dir``. The
         copy is removed at the end, also on errors (not if the process is killed).
+    scheduler : str or distributed.Client, optional
+        Image the bands of detector rows on the workers of this Dask scheduler
+        (`synth.distributed`): they read the phantom from ``truth.h5`` and write
+        their bands into ``out_dir``, which must be on a file system they share.
+        The phantom is built here first. The files are those of a local run.
 
     Returns
     -------
@@ -276,11 +281,12 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
 
     stages.set_postfix_str("imaging")
     with contextlib.ExitStack() as stack:
-        if mode == "tiled":  # image the phantom from the truth file, a slab per band
+        if mode == "tiled" or scheduler is not None:  # image the phantom from the truth file
             f = stack.enter_context(h5py.File(truth_path, "r"))
             phase, li = f["phase"], f["li"]
         scan_paths = image_phantom(phase, li, scenario, model, out_dir, seeds, band_bytes=band_bytes,
-                                   progress=progress, backend=backend)
+                                   progress=progress, backend=backend, scheduler=scheduler,
+                                   truth_path=truth_path)
     stages.update()
     stages.close()
     scen_path = scenario.write_toml(out_dir / "scenario.toml")
@@ -291,11 +297,12 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
 
 def image_phantom(phase, li, scenario: Scenario, model: XanesModel, out_dir: Path, seeds, *,
                   band_bytes: int = DEFAULT_BAND_BYTES, progress: bool = True,
-                  backend: str = "numba") -> list:
+                  backend: str = "numba", scheduler=None, truth_path=None) -> list:
     """Image a phantom (arrays or HDF5 datasets on the fine grid) at every energy into ``out_dir``.
 
     ``seeds`` are the scenario's five child seeds; the 3rd draws the drift, the
-    4th the deformation and the 5th the photon noise.
+    4th the deformation and the 5th the photon noise. ``scheduler`` and
+    ``truth_path`` as in `imaging.write_scans`.
     """
     acq = scenario.acquisition
     field = None
@@ -307,7 +314,8 @@ def image_phantom(phase, li, scenario: Scenario, model: XanesModel, out_dir: Pat
     paths = [Path(out_dir) / f"scan_{g.energy_kev * 1000:.0f}eV.h5" for g in exposure.geometries]
     return write_scans(phase, li, model, exposure, paths, voxel_um=acq.fine_voxel_um,
                        n_nodes=scenario.spectra.nodes, band_bytes=band_bytes, progress=progress,
-                       backend=backend, simulator=f"trixanes {__version__}", scenario=scenario.name)
+                       backend=backend, scheduler=scheduler, truth_path=truth_path,
+                       simulator=f"trixanes {__version__}", scenario=scenario.name)
 
 
 def _int(seq: np.random.SeedSequence) -> int:

@@ -111,6 +111,10 @@ def simulate(
                                     "(4 B per fine voxel) until truth.h5 is written; default --out."),
     no_memory_check: bool = typer.Option(
         False, "--no-memory-check", help="Try even when the phantom looks too big for the free memory."),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", help="Image the bands of detector rows on the workers of this Dask "
+                                  "scheduler (tcp://host:8786): they read truth.h5 and write their bands "
+                                  "in --out, which must be on a file system they share. Same files."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Build a ground truth and write three Data Exchange scans, references.csv, truth.h5.
@@ -127,6 +131,10 @@ def simulate(
         if sc.series is not None:
             from trixanes.synth.series import simulate_series
 
+            if scheduler is not None:
+                raise ValueError("--scheduler: a series is imaged here (one state after another); "
+                                 "leave --scheduler out")
+
             ser = simulate_series(sc, out, progress=not quiet, band_bytes=int(band_memory_mb * 2**20),
                                   backend=backend, check_memory=not no_memory_check)
             typer.echo(f"wrote {len(ser.state_dirs)} states ({', '.join(p.name for p in ser.state_dirs)}) "
@@ -134,7 +142,7 @@ def simulate(
             return
         res = run(sc, out, progress=not quiet, band_bytes=int(band_memory_mb * 2**20), backend=backend,
                   check_memory=not no_memory_check, phantom=phantom.value,
-                  phantom_bytes=int(phantom_memory_mb * 2**20), scratch_dir=scratch_dir)
+                  phantom_bytes=int(phantom_memory_mb * 2**20), scratch_dir=scratch_dir, scheduler=scheduler)
     except (ScenarioError, ValueError, OSError) as exc:
         _fail(exc)
     typer.echo(f"wrote {len(res.scan_paths)} scans, references and truth to {out} "
