@@ -25,6 +25,10 @@ GAUSSIAN_SIGMA_VOX = 0.7
 DIST_SIGMA_VOX = 0.7
 # Minimal dynamic (voxels) of a distance maximum that seeds a particle.
 MARKER_H_VOX = 0.1
+# Thickest slab (voxels) without any AM at either z end of the volume that is taken as
+# unmeasured (rows that registration and binning leave without data, NaN in the
+# volumes, so outside every phase) rather than as a void above or below the sample.
+MAX_UNMEASURED_SLAB_VOX = 3
 
 
 @dataclass(frozen=True)
@@ -195,8 +199,21 @@ def _watershed_markers(dist_vox: np.ndarray, am: np.ndarray, min_radius_vox: flo
     return markers
 
 
+def _unmeasured_end_slabs(am: np.ndarray) -> np.ndarray:
+    """Empty z-slabs (at most ``MAX_UNMEASURED_SLAB_VOX`` thick) at both ends of the volume."""
+    out = np.zeros(am.shape, bool)
+    held = np.flatnonzero(am.any(axis=(1, 2)))
+    if held.size:
+        lo, hi = held[0], am.shape[0] - 1 - held[-1]
+        if 0 < lo <= MAX_UNMEASURED_SLAB_VOX:
+            out[:lo] = True
+        if 0 < hi <= MAX_UNMEASURED_SLAB_VOX:
+            out[am.shape[0] - hi:] = True
+    return out
+
+
 def label_particles(am_mask, voxel_size_um, *, min_diameter_um: float = 1.0,
-                    method: str = "watershed") -> np.ndarray:
+                    method: str = "watershed", measured=None) -> np.ndarray:
     """Split the AM mask into particles.
 
     Parameters
@@ -213,6 +230,18 @@ def label_particles(am_mask, voxel_size_um, *, min_diameter_um: float = 1.0,
         ``watershed``: marker watershed of the distance map (h-maxima
         markers), the default (faster, see the report). ``snow``:
         ``porespy.filters.snow_partitioning``.
+    measured : ndarray of bool (z, y, x), optional
+        Voxels that were measured (finite in the volumes). Outside them, the
+        edge of the field of view cuts particles; a cut is not a particle
+        surface, so the distance map (``watershed``) treats unmeasured voxels
+        as material there and a particle cut by the field of view keeps its
+        own distance maximum instead of draining into its neighbour's. None
+        (default): the empty z-slabs of at most ``MAX_UNMEASURED_SLAB_VOX``
+        voxels at either end of the volume, the rows that registration and
+        binning leave without data (the mask is False there, the phases
+        exclude non-finite voxels). On the default simulated scenario this
+        matched 47 instead of 45 of 87 particles (merged 17 instead of 19) and
+        cut the per-particle mean-Li error from 0.0151 to 0.0135.
 
     Returns
     -------
@@ -240,18 +269,25 @@ def label_particles(am_mask, voxel_size_um, *, min_diameter_um: float = 1.0,
     min_radius_vox = 0.5 * min_diameter_um / vmin
     # distance in units of the smallest voxel edge, exact for anisotropic grids
     aniso = tuple(v / vmin for v in vs)
-    dist = edt.edt(am, anisotropy=aniso).astype(np.float32)
     if method == "watershed":
+        if measured is None:
+            unmeasured = _unmeasured_end_slabs(am)
+        else:
+            measured = np.asarray(measured).astype(bool)
+            if measured.shape != am.shape:
+                raise ValueError(f"measured has shape {measured.shape}, am_mask {am.shape}")
+            unmeasured = ~measured & ~am
         # enclosed internal pores would carve valleys into a particle's
         # distance map and split it; they are part of the particle's body
         filled = ndi.binary_fill_holes(am)
-        dist_f = edt.edt(filled, anisotropy=aniso).astype(np.float32) if (filled != am).any() else dist
+        dist_f = edt.edt(filled | unmeasured, anisotropy=aniso).astype(np.float32)
         dist_s = ndi.gaussian_filter(dist_f, DIST_SIGMA_VOX) * filled
         markers = _watershed_markers(dist_s, filled, min_radius_vox)
         labels = segmentation.watershed(-dist_s, markers, mask=filled) * am
     elif method == "snow":
         import porespy
 
+        dist = edt.edt(am, anisotropy=aniso).astype(np.float32)
         r_max = max(1, int(round(min_radius_vox)))
         labels = porespy.filters.snow_partitioning(am, dt=dist, r_max=r_max, sigma=0.4).regions * am
     else:

@@ -179,3 +179,58 @@ def test_internal_pore_does_not_split_a_particle():
     am = truth > 0
     am[15:20, 15:20, 15:20] = False
     assert label_particles(am, 0.2).max() == 1
+
+
+def _cut_chain():
+    # a chain of overlapping spheres whose centres lie on the top face of the
+    # volume: the face cuts every particle through its middle
+    r = (9.0, 6.0, 8.0, 7.0)
+    x = [10.0]
+    for a, b in zip(r, r[1:]):
+        x.append(x[-1] + 0.8 * (a + b))
+    truth = _spheres((14, 22, int(x[-1] + r[-1] + 3)), [((0, 11, xi), ri) for xi, ri in zip(x, r)])
+    return truth, x
+
+
+def test_unmeasured_end_slabs_are_not_particle_surfaces():
+    # registration and binning leave a few rows at the z ends without data (NaN, so
+    # outside every phase): the cut they make is not a surface, and the labels are
+    # those of the volume without these rows (the array faces are not surfaces either)
+    truth, _ = _cut_chain()
+    am = truth > 0
+    ref = label_particles(am, 0.2, min_diameter_um=1.0)
+    for lo, hi in ((1, 0), (2, 1), (3, 3)):
+        padded = np.pad(am, ((lo, hi), (0, 0), (0, 0)))
+        lab = label_particles(padded, 0.2, min_diameter_um=1.0)
+        np.testing.assert_array_equal(lab[lo:padded.shape[0] - hi], ref)
+        # the same when the measured region is given explicitly
+        measured = np.zeros(padded.shape, bool)
+        measured[lo:padded.shape[0] - hi] = True
+        lab = label_particles(padded, 0.2, min_diameter_um=1.0, measured=measured)
+        np.testing.assert_array_equal(lab[lo:padded.shape[0] - hi], ref)
+
+
+def test_thick_empty_slab_and_measured_volume_are_void():
+    # a void thicker than MAX_UNMEASURED_SLAB_VOX above the sample, or one declared
+    # measured, is a real surface: its particles' distance maps stop there
+    from trixanes.pipeline.segment import MAX_UNMEASURED_SLAB_VOX, _unmeasured_end_slabs
+
+    truth, _ = _cut_chain()
+    am = np.pad(truth > 0, ((MAX_UNMEASURED_SLAB_VOX + 1, 0), (0, 0), (0, 0)))
+    assert not _unmeasured_end_slabs(am).any()
+    thin = np.pad(truth > 0, ((2, 0), (0, 0), (0, 0)))
+    assert _unmeasured_end_slabs(thin)[:2].all() and not _unmeasured_end_slabs(thin)[2:].any()
+    lab = label_particles(thin, 0.2, measured=np.ones(thin.shape, bool))
+    lab_void = label_particles(am, 0.2)
+    np.testing.assert_array_equal(lab, lab_void[MAX_UNMEASURED_SLAB_VOX - 1:])
+    with pytest.raises(ValueError, match="measured"):
+        label_particles(thin, 0.2, measured=np.ones((2, 2, 2), bool))
+
+
+def test_particles_cut_by_the_field_of_view_keep_their_own_label():
+    truth, x = _cut_chain()
+    am = np.pad(truth > 0, ((2, 0), (0, 0), (0, 0)))
+    lab = label_particles(am, 0.2, min_diameter_um=1.0)
+    assert lab.max() == len(x)
+    assert len({lab[2, 11, int(round(xi))] for xi in x}) == len(x)
+    assert _agreement(lab[2:], truth) > 0.9
