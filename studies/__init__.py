@@ -1,6 +1,6 @@
 """Studies: parameter sweeps that answer the users' questions with numbers.
 
-Each study module has ``build_tasks(quick, repeats, pipeline) -> list[Task]`` and
+Each study module has ``build_tasks(quick, repeats, pipeline, geometry) -> list[Task]`` and
 ``summarize(rows) -> (Figure, markdown)``. :func:`run_study` runs a study's
 scenarios on Dask (cached per scenario, see :mod:`studies.sweep`) and writes
 ``<name>.csv``, ``<name>.png`` and ``<name>.md`` into the output folder;
@@ -19,7 +19,7 @@ from pathlib import Path
 from trixanes._shared.atomic import write_text
 
 from .summary import read_csv, save_figure, value, write_csv
-from .sweep import Task, run_sweep
+from .sweep import Task, base_scenario, describe_geometry, run_sweep
 
 # name -> (module, the question it answers)
 STUDIES = {
@@ -71,7 +71,7 @@ def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int 
               repeats: int = 1, quick: bool = False, threads_per_worker: int = 1,
               task_threads: int | None = None,
               progress: bool = True, keep_files: bool = False, fn=None, pipeline=None,
-              sim_cache=None) -> StudyResult:
+              sim_cache=None, geometry: str | None = None) -> StudyResult:
     """Run a study's sweep and write its CSV, figure and Markdown verdict.
 
     Parameters
@@ -89,7 +89,7 @@ def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int 
     repeats : int
         Seeds per scenario; the figure and the verdict show mean ± std over them.
     quick : bool
-        A few small scenarios (``tiny`` preset) instead of the full sweep.
+        A few scenarios (of the ``tiny`` preset unless ``geometry`` says) instead of the full sweep.
     threads_per_worker : int
         Dask threads per local worker.
     task_threads : int, optional
@@ -112,6 +112,10 @@ def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int 
         the same study with another pipeline simulates nothing; default
         ``out_dir/simulations``. Each distinct simulation is made once
         (`run_sweep`): the summary says how many.
+    geometry : str, optional
+        The preset every scenario starts from (`sweep.GEOMETRIES`: ``paper-like``
+        is the paper's pixels, particles and angles); default ``quick`` (``tiny``
+        with ``quick``). The summary states it.
 
     Returns
     -------
@@ -130,18 +134,21 @@ def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int 
     pipe = parse_pipeline(pipeline)
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    tasks = module.build_tasks(quick, repeats, pipe)
+    tasks = module.build_tasks(quick, repeats, pipe, geometry)
     rows = run_sweep(tasks, out_dir / "cache", scheduler=scheduler, workers=workers,
                      threads_per_worker=threads_per_worker, task_threads=task_threads,
                      progress=progress, fn=fn, keep_files=keep_files, pipeline=pipe,
                      sim_cache=out_dir / "simulations" if sim_cache is None else sim_cache)
+    where = describe_geometry(base_scenario(quick, geometry))
+    rows = [{**r, "geometry": where} for r in rows]  # in the CSV: resummarize states it too
     csv_path = write_csv(rows, out_dir / f"{name}.csv")
     figure_path, md_path = write_summary(name, rows, out_dir, repeats=repeats, quick=quick)
     return StudyResult(name, csv_path, figure_path, md_path, tuple(rows),
                        sum(r.get("status") != "ok" for r in rows), time.perf_counter() - t0)
 
 
-def write_summary(name: str, rows, out_dir, *, repeats: int, quick: bool) -> tuple[Path, Path]:
+def write_summary(name: str, rows, out_dir, *, repeats: int, quick: bool,
+                  geometry: str | None = None) -> tuple[Path, Path]:
     """Write a study's figure ``<name>.png`` and verdict ``<name>.md`` from its rows.
 
     Parameters
@@ -157,6 +164,9 @@ def write_summary(name: str, rows, out_dir, *, repeats: int, quick: bool) -> tup
         Seeds per scenario.
     quick : bool
         Whether the rows come from the quick sweep.
+    geometry : str, optional
+        The study geometry in words (`sweep.describe_geometry`), stated in the verdict;
+        default the rows' ``geometry`` column.
 
     Returns
     -------
@@ -164,6 +174,7 @@ def write_summary(name: str, rows, out_dir, *, repeats: int, quick: bool) -> tup
         The figure and the Markdown verdict.
     """
     out_dir = Path(out_dir)
+    geometry = geometry or next((str(r["geometry"]) for r in rows if r.get("geometry")), None)
     fig, text = study_module(name).summarize(rows)
     figure_path = save_figure(fig, out_dir / f"{name}.png")
     failed = [r for r in rows if r.get("status") != "ok"]
@@ -172,7 +183,7 @@ def write_summary(name: str, rows, out_dir, *, repeats: int, quick: bool) -> tup
                    for r in rows if r.get("pipeline")})
     pipeline = "; ".join(f"`{n}`" + (f" ({d})" if d else "") for n, d in said) or "not recorded"
     md_path = write_text(out_dir / f"{name}.md",
-                         _markdown(name, text, rows, failed, repeats, quick, out_dir, pipeline))
+                         _markdown(name, text, rows, failed, repeats, quick, out_dir, pipeline, geometry))
     return figure_path, md_path
 
 
@@ -239,24 +250,28 @@ def _simulations(rows) -> str:
     if not keys:
         return ""
     derived = sum(str(r.get("simulation.derived")).lower() == "true" for r in rows)
-    seconds = {}
-    for r in rows:  # the time of each simulation, once (a derived row's includes its derivation)
-        if str(r.get("simulation.cached")).lower() != "true" and r.get("simulation.key"):
-            seconds.setdefault(r["simulation.key"], value(r, "time.simulate"))
+    seconds = {}  # each simulation's own time (recorded when it was made), once
+    for r in rows:
+        if r.get("simulation.key"):
+            seconds.setdefault(r["simulation.key"], value(r, "simulation.seconds"))
     spent = [t for t in seconds.values() if t == t]  # NaN where a row does not say
-    made = f", {sum(spent):.0f} s of simulating in this run" if spent else ""
-    return (f"Simulations: {len(keys)} for {len(rows)} scenarios; {derived} scenarios' scans were derived "
-            f"from a shared noise-free one (a subset of its angles, a new photon draw), the others "
-            f"share one simulation per distinct scenario{made}.")
+    made = f"; simulating them took {sum(spent):.0f} s" if spent else ""
+    text = f"Simulations: {len(keys)} for {len(rows)} scenarios"
+    if derived:
+        text += (f"; the scans of {derived} were derived from a shared noise-free simulation (a subset "
+                 f"of its angles, their own photon draw)")
+    if derived < len(rows):
+        text += f"; {len(rows) - derived} share one simulation per distinct scenario"
+    return text + made + "."
 
 
-def _markdown(name, text, rows, failed, repeats, quick, out_dir, pipeline) -> str:
+def _markdown(name, text, rows, failed, repeats, quick, out_dir, pipeline, geometry=None) -> str:
     spread = (f"numbers are mean ± standard deviation over {repeats} seeds" if repeats > 1 else
               "one seed per point, so no error bars: rerun with `--repeats 3` or more")
     if len(failed) == len(rows):
         text = "## Verdict\n\nNo scenario finished, so there is nothing to conclude yet."
     head = [f"# Study `{name}`{' (quick)' if quick else ''}", "", f"*{STUDIES[name]}*", "",
-            f"Pipeline: {pipeline}.", "",
+            f"Pipeline: {pipeline}.", "", *([f"Geometry: {geometry}.", ""] if geometry else []),
             f"{len(rows)} scenarios, {len(rows) - len(failed)} finished; {spread}.", ""]
     sims = _simulations(rows)
     if sims:

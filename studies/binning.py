@@ -24,13 +24,13 @@ FACTORS_QUICK = (1, 2, 4)
 SATURATION = 0.10  # a step that improves the interior RMSE by less than this is "saturated"
 
 
-def build_tasks(quick: bool, repeats: int, pipeline=None):
+def build_tasks(quick: bool, repeats: int, pipeline=None, geometry: str | None = None):
     """One scenario per seed, processed at every binning factor (trixanes' own pipeline only)."""
     if not is_trixanes(pipeline):
         raise ValueError(f"study binning sweeps the binning option of trixanes' own pipeline; "
                          f"pipeline {pipeline.name!r} has no such option (run dead_angle, edge_energy, "
                          f"dose, calibration or registration with it)")
-    base = base_scenario(quick)
+    base = base_scenario(quick, geometry)
     tasks = []
     for n in FACTORS_QUICK if quick else FACTORS:
         tasks += repeat_tasks(NAME, f"binning {n}", base, base_options(quick, binning=n),

@@ -30,9 +30,9 @@ SHIFTS_QUICK_EV = (2.3, 4.0)
 LI_BINS = np.linspace(0.38, 1.0, 7)
 
 
-def build_tasks(quick: bool, repeats: int, pipeline=None):
+def build_tasks(quick: bool, repeats: int, pipeline=None, geometry: str | None = None):
     """linear-combination (the pipeline's own assumption) and edge-shift at several shifts."""
-    base = base_scenario(quick).replace(acquisition={"flux_photons": None})
+    base = base_scenario(quick, geometry).replace(acquisition={"flux_photons": None})
     models = [("linear-combination", None)] + [("edge-shift", s) for s in
                                                (SHIFTS_QUICK_EV if quick else SHIFTS_EV)]
     tasks = []

@@ -28,7 +28,7 @@ _ITERATIVE = {"sirt": "SIRT", "os-sirt": "OS-SIRT"}
 CENTER_DEG = 90.0
 
 
-def build_tasks(quick: bool, repeats: int, pipeline=None):
+def build_tasks(quick: bool, repeats: int, pipeline=None, geometry: str | None = None):
     """Wedge widths × {blocked wedge, limited range (full sweep only)} × {FBP, SIRT (full sweep
     only), OS-SIRT}.
 
@@ -36,7 +36,7 @@ def build_tasks(quick: bool, repeats: int, pipeline=None):
     variant, named after it.
     """
     algorithms = (ALGORITHMS_QUICK if quick else ALGORITHMS) if is_trixanes(pipeline) else (pipeline.name,)
-    base = base_scenario(quick)
+    base = base_scenario(quick, geometry)
     acq = base.acquisition
     lo, hi = acq.angle_range_deg
     n_full = resolved_projections(acq)

@@ -24,9 +24,9 @@ N_PROJ_QUICK = (46, 91, 181)
 DEFAULT_FLUX = 2e4
 
 
-def build_tasks(quick: bool, repeats: int, pipeline=None):
+def build_tasks(quick: bool, repeats: int, pipeline=None, geometry: str | None = None):
     """Projection counts at flux = D / n, D fixed by the base scenario."""
-    base = base_scenario(quick)
+    base = base_scenario(quick, geometry)
     acq = base.acquisition
     flux0 = acq.flux_photons or DEFAULT_FLUX
     dose = flux0 * resolved_projections(acq)

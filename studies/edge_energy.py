@@ -25,9 +25,9 @@ EDGES_QUICK_KEV = (8.340, 8.350, 8.360)
 X_PRISTINE, X_CHARGED = 1.0, 0.38
 
 
-def build_tasks(quick: bool, repeats: int, pipeline=None):
+def build_tasks(quick: bool, repeats: int, pipeline=None, geometry: str | None = None):
     """One scenario per edge energy."""
-    base = base_scenario(quick)
+    base = base_scenario(quick, geometry)
     tasks = []
     for e in EDGES_QUICK_KEV if quick else EDGES_KEV:
         sc = base.replace(acquisition={"energies_kev": (PRE_KEV, float(e), POST_KEV)})

@@ -22,11 +22,11 @@ DRIFTS_PX = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 DRIFTS_QUICK_PX = (0.0, 2.0, 6.0)
 
 
-def build_tasks(quick: bool, repeats: int, pipeline=None):
+def build_tasks(quick: bool, repeats: int, pipeline=None, geometry: str | None = None):
     """Drift with registration on; registration off as control (full sweep, and the
     largest drift in the quick one). Another pipeline than trixanes' own: one series,
     named after it (its registration is its own)."""
-    base = base_scenario(quick)
+    base = base_scenario(quick, geometry)
     if not is_trixanes(pipeline):
         return [t for d in (DRIFTS_QUICK_PX if quick else DRIFTS_PX)
                 for t in repeat_tasks(NAME, f"drift {d:g} px, {pipeline.name}",

@@ -26,6 +26,8 @@ from trixanes._shared.atomic import write_text
 from trixanes._shared.jsonio import write_json
 from trixanes.validate.plugin import is_trixanes
 
+from trixanes.synth.acquisition import resolved_projections
+
 from .cluster import run_on_dask
 from .simcache import cached_simulation, plan_sources, simulation_key, source_version
 from .summary import flatten
@@ -231,7 +233,8 @@ def run_chain(task: Task, folder: Path, keep_files: bool = False, *, pipeline=No
     metrics.update({"time.simulate": t_simulate, "time.process": t_process,
                     "time.validate": t_validate})
     metrics.update({"simulation.cached": bool(getattr(made, "cached", False)),
-                    "simulation.key": getattr(made, "key", None), "simulation.derived": derived})
+                    "simulation.key": getattr(made, "key", None), "simulation.derived": derived,
+                    "simulation.seconds": getattr(made, "seconds", None)})
     metrics["curves"] = {f"profiles.{p}": {k: card["profiles"][p].get(k) for k in ("centres_um", "true", "found")}
                          for p in ("z", "depth") if p in card.get("profiles", {})}
     return metrics
@@ -348,11 +351,43 @@ def repeat_tasks(study: str, label: str, scenario, options: Mapping, params: Map
             for r in range(repeats)]
 
 
-def base_scenario(quick: bool):
-    """The studies' starting scenario: the ``tiny`` preset when quick, else ``quick``."""
+#: the scenarios a study can start from: presets of `trixanes.synth.config` (``paper``
+#: is for a cluster: days of imaging per scenario on 2 cores)
+GEOMETRIES = ("tiny", "quick", "default", "paper-like", "paper")
+
+
+def base_scenario(quick: bool, geometry: str | None = None):
+    """The studies' starting scenario: the ``geometry`` preset; by default ``tiny`` when
+    quick, else ``quick``.
+
+    Examples
+    --------
+    >>> base_scenario(False).name, base_scenario(True, "paper-like").acquisition.n_projections
+    ('quick', 721)
+    """
     from trixanes.synth.config import Scenario
 
-    return Scenario.preset("tiny" if quick else "quick")
+    if geometry is None:
+        geometry = "tiny" if quick else "quick"
+    if geometry not in GEOMETRIES:
+        raise ValueError(f"geometry: unknown study geometry {geometry!r}; choose from {', '.join(GEOMETRIES)}")
+    return Scenario.preset(geometry)
+
+
+def describe_geometry(scenario) -> str:
+    """A study geometry in words: field of view, pixels, angles, particles.
+
+    Examples
+    --------
+    >>> describe_geometry(base_scenario(False))
+    '`quick`: 128 × 96 pixels of 0.16 µm (20.5 × 15.4 µm), 60 projections over [-120°, 120°], D50 4.7 µm particles, supersampled 2×'
+    """
+    acq = scenario.acquisition
+    lo, hi = acq.angle_range_deg
+    return (f"`{scenario.name}`: {acq.detector_cols} × {acq.detector_rows} pixels of {acq.pixel_size_um:g} µm "
+            f"({acq.detector_cols * acq.pixel_size_um:.1f} × {acq.detector_rows * acq.pixel_size_um:.1f} µm), "
+            f"{resolved_projections(acq)} projections over [{lo:g}°, {hi:g}°], "
+            f"D50 {scenario.sample.d50_um:g} µm particles, supersampled {acq.supersample}×")
 
 
 def base_options(quick: bool, **changes) -> dict:

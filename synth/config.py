@@ -154,7 +154,7 @@ class Scenario:
 
     @classmethod
     def preset(cls, name: str) -> "Scenario":
-        """A named preset: ``default``, ``quick``, ``tiny`` or ``paper``."""
+        """A named preset: ``default``, ``quick``, ``tiny``, ``paper`` or ``paper-like``."""
         if name not in PRESETS:
             raise ScenarioError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
         return cls.from_dict({"name": name, **PRESETS[name]}, source=f"preset {name}")
@@ -234,7 +234,9 @@ def _section(klass, values: dict, where: str):
 
 # Presets. ``default`` keeps the whole demo fast on 2 cores (~20 µm field of view);
 # ``paper`` is the paper's geometry (50 µm field of view, 30 nm pixels, 721 projections
-# over [-120°, 120°]) for bigger machines; ``quick`` and ``tiny`` serve studies and tests.
+# over [-120°, 120°]) for bigger machines; ``paper-like`` has the paper's pixels (40 nm),
+# particles and angles on a 15 x 10 µm field, for studies at the paper's resolution
+# (binning to 400 nm); ``quick`` and ``tiny`` serve studies and tests.
 #
 # Photon flux: the paper's scan (30 nm pixels, 721 projections, ~2e4 counts per pixel
 # in a typical sCMOS TXM frame) puts about 2e4 * 721 / 0.03**2 = 1.6e10 photons per µm²
@@ -266,5 +268,10 @@ PRESETS: dict[str, dict] = {
         "acquisition": {"detector_cols": 1667, "detector_rows": 1667, "pixel_size_um": 0.03,
                         "n_projections": 721, "angle_range_deg": [-120.0, 120.0],
                         "flux_photons": 2e4},
+    },
+    "paper-like": {
+        "acquisition": {"detector_cols": 384, "detector_rows": 256, "pixel_size_um": 0.04,
+                        "n_projections": 721, "angle_range_deg": [-120.0, 120.0],
+                        "flux_photons": _paper_flux(0.04, 721)},
     },
 }

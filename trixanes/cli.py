@@ -88,7 +88,7 @@ _OPT_COMPOSITION = typer.Option(
 def simulate(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     config: Optional[Path] = typer.Option(None, "--config", help="Scenario TOML file."),
-    preset: str = typer.Option("default", help="Preset when no --config: default, quick, tiny, paper."),
+    preset: str = typer.Option("default", help="Preset when no --config: default, quick, tiny, paper, paper-like."),
     seed: Optional[int] = typer.Option(None, help="Random seed (overrides the scenario's)."),
     band_memory_mb: float = typer.Option(
         512.0, "--band-memory-mb", min=1.0,
@@ -405,6 +405,10 @@ def study(
         None, help="numba/SimpleITK threads per scenario (default: cores / workers)."),
     pipeline: Optional[str] = typer.Option(None, "--pipeline", help=_PIPELINE_HELP),
     pipeline_timeout: Optional[float] = typer.Option(None, "--pipeline-timeout", help=_TIMEOUT_HELP),
+    geometry: Optional[str] = typer.Option(
+        None, "--geometry", help="Preset the scenarios start from: tiny, quick (the default; tiny with "
+                                 "--quick), default, paper-like (the paper's 40 nm pixels, 4.7 µm "
+                                 "particles and 721 projections over 240°, a 15 x 10 µm field) or paper."),
     sim_cache: Optional[Path] = typer.Option(
         None, "--sim-cache", help="Keep the simulations in this folder, so that the same study with "
                                   "another pipeline simulates nothing (default: OUT/simulations). Each "
@@ -417,7 +421,7 @@ def study(
     try:
         res = run_study(name, out, scheduler=scheduler, workers=workers, repeats=repeats, quick=quick,
                         task_threads=task_threads, pipeline=_pipeline(pipeline, pipeline_timeout),
-                        sim_cache=sim_cache)
+                        sim_cache=sim_cache, geometry=geometry)
     except (ValueError, OSError) as exc:
         _fail(exc)
     typer.echo(f"wrote {res.markdown_path}, {res.csv_path.name}, {res.figure_path.name} "

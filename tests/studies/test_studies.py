@@ -294,3 +294,14 @@ def test_resummarize_from_the_csv_alone(tmp_path):
     assert md.read_text() == before and fig.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="no such study CSV"):
         resummarize("dose", tmp_path)
+
+
+def test_a_study_states_its_geometry_and_refuses_unknown_ones(tmp_path):
+    res = run_study("dose", tmp_path, scheduler="inline", quick=True, progress=False, fn=fake_chain,
+                    geometry="paper-like")
+    md = res.markdown_path.read_text()
+    assert "Geometry: `paper-like`: 384 × 256 pixels of 0.04 µm (15.4 × 10.2 µm), 721 projections" in md
+    assert {t.scenario.acquisition.pixel_size_um for t in study_module("dose").build_tasks(True, 1, None, "paper-like")} == {0.04}
+    with pytest.raises(ValueError, match="unknown study geometry 'paperlike'"):
+        run_study("dose", tmp_path / "x", scheduler="inline", quick=True, progress=False, fn=fake_chain,
+                  geometry="paperlike")
