@@ -20,6 +20,8 @@ mkdir -p "$OUT"
 # the installed layout (pyproject's package-dir) without installing: trixanes/ with its
 # subpackages linked in
 PKG=$(mktemp -d)
+trap 'rm -rf "$PKG"' EXIT
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "needs Python >= 3.11 (PYTHONSAFEPATH)"; exit 2; }
 cp -r trixanes "$PKG/"
 for sub in synth pipeline validate studies; do ln -s "$PWD/$sub" "$PKG/trixanes/$sub"; done
 export PYTHONPATH="$PKG${PYTHONPATH:+:$PYTHONPATH}"

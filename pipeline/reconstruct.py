@@ -108,7 +108,7 @@ def reconstruct(
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if algorithm == "os-sirt" and backend in NO_ORDERED_SUBSETS:
         raise ValueError(f"backend={backend!r} has no ordered-subsets SIRT: use algorithm 'sirt' "
-                         "or backend 'numba'")
+                         "or backend 'numba' or 'cupy'")
     check_backend(backend)
     if pixel_size_um is not None and not (np.isfinite(pixel_size_um) and pixel_size_um > 0):
         raise ValueError(f"pixel_size_um must be positive, got {pixel_size_um!r}")

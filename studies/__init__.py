@@ -249,19 +249,20 @@ def _simulations(rows) -> str:
     keys = {r.get("simulation.key") for r in rows if r.get("simulation.key") not in (None, "")}
     if not keys:
         return ""
-    derived = sum(str(r.get("simulation.derived")).lower() == "true" for r in rows)
+    keyed = [r for r in rows if r.get("simulation.key") not in (None, "")]
+    derived = sum(str(r.get("simulation.derived")).lower() == "true" for r in keyed)
     seconds = {}  # each simulation's own time (recorded when it was made), once
     for r in rows:
         if r.get("simulation.key"):
             seconds.setdefault(r["simulation.key"], value(r, "simulation.seconds"))
     spent = [t for t in seconds.values() if t == t]  # NaN where a row does not say
-    made = f"; simulating them took {sum(spent):.0f} s" if spent else ""
+    made = f"; the simulations took {sum(spent):.0f} s when they were made" if spent else ""
     text = f"Simulations: {len(keys)} for {len(rows)} scenarios"
     if derived:
         text += (f"; the scans of {derived} were derived from a shared noise-free simulation (a subset "
                  f"of its angles, their own photon draw)")
-    if derived < len(rows):
-        text += f"; {len(rows) - derived} share one simulation per distinct scenario"
+    if derived < len(keyed):
+        text += f"; {len(keyed) - derived} share one simulation per distinct scenario"
     return text + made + "."
 
 

@@ -56,11 +56,11 @@ def run_on_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker,
                                silence_logs=logging.ERROR)
     client = Client(cluster if cluster is not None else scheduler)
     futures = {}
+    first = {}  # prerequisite name -> future, started before any scenario
     done = {}
     try:
         costs = {k: _cost(tasks[i]) for k, i in pending.items()}
         rank = {k: r for r, k in enumerate(sorted(costs, key=costs.get))}
-        first = {}  # prerequisite name -> future, started before any scenario
         for k in pending:
             name, make = (prerequisites or {}).get(k, (None, None))
             if name is not None and name not in first:
@@ -83,7 +83,7 @@ def run_on_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker,
                 done[k] = record_error(task, folder, exc, traceback.format_exc())
             bar.update(1)
     except BaseException:
-        client.cancel(list(futures))
+        client.cancel(list(futures) + list(first.values()))
         raise
     finally:
         client.close()

@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 
 from trixanes._shared.atomic import write_text
 from trixanes._shared.jsonio import write_json
-from trixanes.validate.plugin import is_trixanes
-
 from trixanes.synth.acquisition import resolved_projections
+from trixanes.synth.config import PRESETS
+from trixanes.validate.plugin import is_trixanes
 
 from .cluster import run_on_dask
 from .simcache import cached_simulation, plan_sources, simulation_key, source_version
@@ -351,9 +351,9 @@ def repeat_tasks(study: str, label: str, scenario, options: Mapping, params: Map
             for r in range(repeats)]
 
 
-#: the scenarios a study can start from: presets of `trixanes.synth.config` (``paper``
+#: the scenarios a study can start from: the presets of `trixanes.synth.config` (``paper``
 #: is for a cluster: days of imaging per scenario on 2 cores)
-GEOMETRIES = ("tiny", "quick", "default", "paper-like", "paper")
+GEOMETRIES = tuple(PRESETS)
 
 
 def base_scenario(quick: bool, geometry: str | None = None):
@@ -403,7 +403,7 @@ def base_options(quick: bool, **changes) -> dict:
 def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, workers: int = 2,
               threads_per_worker: int = 1, task_threads: int | None = None, progress: bool = True,
               fn: Chain | None = None, keep_files: bool = False, pipeline=None,
-              sim_cache=None) -> list[dict]:
+              sim_cache=None, share_simulations: bool | None = None) -> list[dict]:
     """Run the tasks that are not cached yet on Dask; return every task's row, in order.
 
     Parameters
@@ -442,6 +442,10 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
         noise-free source (`simcache.plan_sources`, `trixanes.synth.derive`),
         identical to the scans simulated directly. Default: each scenario
         simulates into its own folder and removes the files.
+    share_simulations : bool, optional
+        Plan the shared sources and make every simulation before its scenarios
+        (with ``sim_cache``); default: when trixanes' own chain runs (not ``fn``,
+        which may not read them).
 
     Returns
     -------
@@ -464,9 +468,11 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
     from trixanes.validate.plugin import parse_pipeline
 
     pipe = parse_pipeline(pipeline)
+    # shared simulations are planned and made for the chain that reads them (or when asked)
+    share = (fn is None if share_simulations is None else share_simulations) and sim_cache is not None
     if fn is None and (pipeline is not None or sim_cache is not None):
         fn = functools.partial(run_chain, pipeline=pipe, sim_cache=sim_cache)
-    if sim_cache is not None:
+    if share:
         tasks = [t if s is None else dataclasses.replace(t, source=s)
                  for t, s in zip(tasks, plan_sources([t.scenario for t in tasks]))]
     one = functools.partial(run_scenario, pipeline=pipe)
@@ -489,7 +495,7 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
                 bar.update(1)
         elif pending:
             made = {}  # each simulation the pending tasks need, made once before them
-            if sim_cache is not None:
+            if share:
                 for k, i in pending.items():
                     sc = tasks[i].source or tasks[i].scenario
                     made[k] = (simulation_key(sc), functools.partial(cached_simulation, sc, sim_cache))

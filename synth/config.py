@@ -234,8 +234,8 @@ def _section(klass, values: dict, where: str):
 
 # Presets. ``default`` keeps the whole demo fast on 2 cores (~20 µm field of view);
 # ``paper`` is the paper's geometry (50 µm field of view, 30 nm pixels, 721 projections
-# over [-120°, 120°]) for bigger machines; ``paper-like`` has the paper's pixels (40 nm),
-# particles and angles on a 15 x 10 µm field, for studies at the paper's resolution
+# over [-120°, 120°]) for bigger machines; ``paper-like`` has pixels near the paper's
+# (40 nm), its particles and angles on a 15 x 10 µm field, for studies at the paper's resolution
 # (binning to 400 nm); ``quick`` and ``tiny`` serve studies and tests.
 #
 # Photon flux: the paper's scan (30 nm pixels, 721 projections, ~2e4 counts per pixel

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from trixanes import __version__
+from trixanes._shared.atomic import atomic_path
 from trixanes._shared.paths import check_out_dir
 from trixanes._shared.provenance import Provenance
 from trixanes.io.dataexchange import ScanWriter, read_scan, scan_info
@@ -34,8 +35,7 @@ from trixanes.io.truth import copy_truth
 
 from .acquisition import projection_angles, resolved_projections
 from .config import Scenario
-from .detector import flats_and_darks
-from .imaging import DEFAULT_BAND_BYTES, _child, _expose_rows, _storage_dtype
+from .imaging import DEFAULT_BAND_BYTES, expose_rows, flats_and_darks_of, storage_dtype
 
 __all__ = ["DERIVED_FIELDS", "Derivation", "angle_indices", "derive_scans", "scan_names",
            "source_scenario"]
@@ -43,8 +43,9 @@ __all__ = ["DERIVED_FIELDS", "Derivation", "angle_indices", "derive_scans", "sca
 #: acquisition fields in which a derived scan may differ from its source
 DERIVED_FIELDS = ("flux_photons", "dark_counts", "n_flats", "n_darks", "dead_wedge_deg",
                   "dead_wedge_center_deg", "angle_range_deg", "n_projections")
-#: two angles closer than this (degrees) are the same projection (grids computed two ways)
-ANGLE_TOL_DEG = 1e-6
+#: two angles closer than this (degrees) are the same projection (one grid computed two ways
+#: differs by ~1e-14°)
+ANGLE_TOL_DEG = 1e-9
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,10 @@ def angle_indices(source_deg, target_deg) -> np.ndarray | None:
     """
     src = np.asarray(source_deg, np.float64).ravel()
     tgt = np.asarray(target_deg, np.float64).ravel()
+    if src.size == 0:
+        return None
+    if src.size == 1:
+        return np.zeros(tgt.size, int) if np.all(np.abs(tgt - src[0]) <= ANGLE_TOL_DEG) else None
     order = np.argsort(src, kind="stable")
     pos = np.clip(np.searchsorted(src[order], tgt), 1, max(src.size - 1, 1))
     near = np.where(np.abs(src[order][pos - 1] - tgt) <= np.abs(src[order][pos] - tgt), pos - 1, pos)
@@ -129,6 +134,8 @@ def _check_source(source_dir: Path, scenario: Scenario) -> Scenario:
         source = Scenario.from_toml(path)
     except Exception as exc:  # missing, unreadable or invalid: all the same to the caller
         raise ValueError(f"{path}: not a simulation's scenario ({exc})") from None
+    if scenario.series is not None or source.series is not None:
+        raise ValueError(f"{path}: a series is simulated state by state, not derived")
     acq = source.acquisition
     if not acq.noise_free or acq.dead_wedge_deg > 0:
         raise ValueError(f"{path}: a source must be noise-free and without a dead wedge "
@@ -136,12 +143,16 @@ def _check_source(source_dir: Path, scenario: Scenario) -> Scenario:
     # compared as written (TOML has no None: a noise-free flux reads back as 0)
     wanted = tomllib.loads(source_scenario(scenario, acq.angle_range_deg, resolved_projections(acq)).to_toml())
     have = tomllib.loads(source.to_toml())
-    for section, fields in wanted.items():
-        if have.get(section) != fields:
-            bad = [k for k in fields if have.get(section, {}).get(k) != fields[k]] if isinstance(fields, dict) else []
-            what = ", ".join(f"{section}.{k} is {have[section].get(k)!r}, needs {fields[k]!r}" for k in bad)
-            raise ValueError(f"{path}: scenario {scenario.name!r} cannot be derived from it: "
-                             f"{what or section + ' differs'}")
+    for section in sorted((set(wanted) | set(have)) - {"name"}):  # a name changes no physics
+        fields, held = wanted.get(section), have.get(section)
+        if held == fields:
+            continue
+        if isinstance(fields, dict) and isinstance(held, dict):
+            bad = sorted(k for k in set(fields) | set(held) if held.get(k) != fields.get(k))
+            what = ", ".join(f"{section}.{k} is {held.get(k)!r}, needs {fields.get(k)!r}" for k in bad)
+        else:
+            what = f"{section} is {held!r}, needs {fields!r}"
+        raise ValueError(f"{path}: scenario {scenario.name!r} cannot be derived from it: {what}")
     return source
 
 
@@ -186,33 +197,39 @@ def derive_scans(source_dir, scenario: Scenario, out_dir, *, copy_truth_file: bo
     source_dir = Path(source_dir)
     _check_source(source_dir, scenario)
     out = check_out_dir(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.resolve() == source_dir.resolve():
+        raise ValueError(f"{out}: the derived scans would overwrite their source; choose another folder")
     acq = scenario.acquisition
     angles = projection_angles(acq)
+    # every energy checked before anything is written
+    sources = []
+    for name in scan_names(scenario):
+        info = scan_info(source_dir / name)
+        idx = angle_indices(info.theta_deg, angles)
+        if idx is None:
+            raise ValueError(f"{info.path}: does not hold every projection angle of scenario "
+                             f"{scenario.name!r} ({angles.size} angles over {acq.angle_range_deg})")
+        sources.append((name, info, idx))
+    out.mkdir(parents=True, exist_ok=True)
     noise = np.random.SeedSequence(scenario.seed).spawn(5)[4]  # simulate's 5th child seed
     attrs = {"simulator": f"trixanes {__version__}", "scenario": scenario.name}
     paths = []
-    for i, name in enumerate(scan_names(scenario)):
-        src = source_dir / name
-        info = scan_info(src)
-        idx = angle_indices(info.theta_deg, angles)
-        if idx is None:
-            raise ValueError(f"{src}: does not hold every projection angle of scenario "
-                             f"{scenario.name!r} ({angles.size} angles over {acq.angle_range_deg})")
+    for i, (name, info, idx) in enumerate(sources):
         rows = int(np.clip(band_bytes // (4 * info.n_angles * info.n_cols), 1, info.n_rows))
         shape = (angles.size, info.n_rows, info.n_cols)
         with ScanWriter(out / name, shape, angles, info.energy_kev, info.pixel_size_um,
-                        _storage_dtype(acq), row_chunk=rows, **attrs) as w:
+                        storage_dtype(acq), row_chunk=rows, **attrs) as w:
             for r0 in tqdm(range(0, info.n_rows, rows), desc=f"derive {name}", unit="band",
                            disable=not progress):
-                trans = read_scan(src, rows=slice(r0, r0 + rows)).data[idx]
-                w.write_rows(r0, _expose_rows(trans, acq, _child(noise, i), r0, angles))
-            flats, darks = flats_and_darks(acq, np.random.default_rng(_child(noise, i, 0)))
+                trans = read_scan(info.path, rows=slice(r0, r0 + rows)).data[idx]
+                w.write_rows(r0, expose_rows(trans, acq, noise, i, r0, angles))
+            flats, darks = flats_and_darks_of(acq, noise, i)
             w.write_flats(flats)
             w.write_darks(darks)
         paths.append(out / name)
     refs = out / "references.csv"
-    shutil.copyfile(source_dir / "references.csv", refs)
+    with atomic_path(refs) as tmp:  # the bytes, as the source has them
+        shutil.copyfile(source_dir / "references.csv", tmp)
     truth = source_dir / "truth.h5"
     if copy_truth_file:
         prov = Provenance(tool="derive", options={"scenario": scenario.name, "seed": scenario.seed,

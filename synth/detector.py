@@ -196,8 +196,16 @@ def expose(transmission, params: AcquisitionParams, rng: np.random.Generator | i
         raise ValueError("transmission: must be finite and >= 0")
     if params.noise_free:
         return t.astype(np.float32)
-    g = _rng(rng)
-    counts = g.poisson(params.flux_photons * t) + g.poisson(params.dark_counts, t.shape)
+    return poisson_counts(t, params, _rng(rng))
+
+
+def poisson_counts(t: np.ndarray, params: AcquisitionParams, g: np.random.Generator) -> np.ndarray:
+    """`expose`'s draw, without its checks: float32 ``Poisson(I0 t) + Poisson(dark)``.
+
+    For callers that checked ``params`` and a whole band of ``t`` once and draw it
+    in many small pieces (one stream per detector row and angle).
+    """
+    counts = g.poisson(params.flux_photons * np.asarray(t, np.float64)) + g.poisson(params.dark_counts, np.shape(t))
     return counts.astype(np.float32)
 
 

@@ -30,19 +30,45 @@ __all__ = ["image_bands"]
 def _image_band(band_counts, truth_path: str, model, exposure, rows, voxel_um, n_nodes, band_bytes, backend,
                 dest: str) -> str:
     """On a worker: one band's counts at every energy (``band_counts``), saved (atomically) as ``dest``."""
+    import socket
+    import uuid
+
+    if not os.path.isfile(truth_path):
+        raise ValueError(f"{truth_path}: not found on worker {socket.gethostname()}; the output folder "
+                         "must be on a file system that the workers share")
     with h5py.File(truth_path, "r") as f:
         counts = band_counts(f["phase"], f["li"], model, exposure, tuple(rows), voxel_um=voxel_um,
                              n_nodes=n_nodes, band_bytes=band_bytes, backend=backend)
-    tmp = f"{dest}.part.npy"
+    tmp = f"{dest}.{uuid.uuid4().hex}.npy"  # one per attempt: a retried band never shares it
     np.save(tmp, np.stack(counts))
     os.replace(tmp, dest)
     return dest
+
+
+def connect(scheduler):
+    """A `distributed.Client` of ``scheduler`` (an address or a client); ValueError if none answers.
+
+    Called before any work, so that a wrong address fails in seconds, not after the phantom.
+    """
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:  # pragma: no cover - dask[distributed] is a dependency
+        raise ValueError(f"scheduler={scheduler!r} needs dask.distributed ({exc})") from None
+    if isinstance(scheduler, Client):
+        return scheduler
+    try:
+        return Client(scheduler, timeout=20)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ValueError(f"scheduler {scheduler!r}: no Dask scheduler answers there ({exc})") from None
 
 
 @contextlib.contextmanager
 def image_bands(scheduler, band_counts, truth_path, model, exposure, bands, *, voxel_um: float, n_nodes=None,
                 band_bytes: int, backend: str = "numba", work_dir, progress: bool = False):
     """Image ``bands`` on Dask workers; yields an iterator of (rows, counts per energy) as they finish.
+
+    At most two bands per worker are in flight, so the band files waiting to be
+    written stay few (a band is at most ``band_bytes`` of optical depths).
 
     Parameters
     ----------
@@ -65,33 +91,45 @@ def image_bands(scheduler, band_counts, truth_path, model, exposure, bands, *, v
     Raises
     ------
     ValueError
-        ``truth_path`` is not a file; a band's failure is raised as the worker raised it.
+        ``truth_path`` is not a file, no scheduler answers, or a worker cannot see
+        the file; a band's failure is raised as the worker raised it.
     """
-    from dask.distributed import Client, as_completed
+    from dask.distributed import as_completed, wait
 
     truth_path = Path(truth_path).resolve()
     if not truth_path.is_file():
         raise ValueError(f"{truth_path}: no truth file for the workers to read")
-    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    client = connect(scheduler)
     folder = make_work_dir(Path(work_dir).resolve(), ".bands-")
     futures = {}
     try:
-        for rows in bands:
+        todo = [tuple(rows) for rows in bands]
+        ahead = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+
+        def submit(rows):
             dest = str(folder / f"rows_{rows[0]:06d}.npy")
-            futures[client.submit(_image_band, band_counts, str(truth_path), model, exposure, tuple(rows), voxel_um, n_nodes,
-                                  band_bytes, backend, dest, pure=False, retries=1)] = tuple(rows)
+            fut = client.submit(_image_band, band_counts, str(truth_path), model, exposure, rows, voxel_um,
+                                n_nodes, band_bytes, backend, dest, pure=False, retries=0)
+            futures[fut] = rows
+            return fut
+
+        queue = as_completed([submit(todo.pop(0)) for _ in range(min(ahead, len(todo)))])
 
         def finished():
-            for fut in tqdm(as_completed(futures), total=len(futures), desc="image (dask)", unit="band",
-                            disable=not progress):
+            for fut in tqdm(queue, total=len(bands), desc="image (dask)", unit="band", disable=not progress):
                 path = fut.result()
+                if todo:
+                    queue.add(submit(todo.pop(0)))
                 counts = np.load(path)
                 os.remove(path)
                 yield futures[fut], list(counts)
 
         yield finished()
     finally:
-        client.cancel(list(futures))
+        running = [f for f in futures if not f.done()]
+        client.cancel(running)
+        with contextlib.suppress(Exception):  # a cancelled band may still be writing: let it end
+            wait(running, timeout=30)
         if client is not scheduler:
             client.close()
         shutil.rmtree(folder, ignore_errors=True)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .acquisition import AcquisitionParams, EnergyGeometry, forward_project
 from .projector import check_backend
-from .detector import detect, expose, fine_rows_needed, flats_and_darks
+from .detector import detect, expose, fine_rows_needed, flats_and_darks, poisson_counts
 from .deform import DeformationField, warp_phase_and_li
 from .materials import attenuation_basis, attenuation_map, hat_weights
 from trixanes.io.dataexchange import ScanWriter
@@ -140,7 +140,7 @@ def band_counts(phase, li, model: XanesModel, exposure: Exposure, rows: tuple[in
     for i, od, start in _band_depths(phase, li, model, exposure, rows, warped, voxel_um, n_s, n_nodes,
                                      band_bytes, backend):
         trans = detect(od, angles, geoms[i], acq, voxel_um, rows=rows, fine_z_start=start, fine_z_total=nz)
-        out[i] = _expose_rows(trans, acq, _child(exposure.noise, i), rows[0], angles)
+        out[i] = expose_rows(trans, acq, exposure.noise, i, rows[0], angles)
     return out
 
 
@@ -197,7 +197,7 @@ def write_scans(phase, li, model: XanesModel, exposure: Exposure, paths, *, voxe
     band = rows_per_band(acq, angles.size, n_s, len(geoms), band_bytes, pixel_scale=scale)
     shape = (angles.size, acq.detector_rows, acq.detector_cols)
     writers = [ScanWriter(p, shape, angles, float(g.energy_kev), g.pixel_size_um,
-                          _storage_dtype(acq), row_chunk=band, **attrs)
+                          storage_dtype(acq), row_chunk=band, **attrs)
                for p, g in zip(paths, geoms)]
     bands = [(r0, min(acq.detector_rows, r0 + band)) for r0 in range(0, acq.detector_rows, band)]
     with contextlib.ExitStack() as stack:
@@ -216,14 +216,15 @@ def write_scans(phase, li, model: XanesModel, exposure: Exposure, paths, *, voxe
             for i, c in enumerate(counts):
                 open_writers[i].write_rows(rows[0], c)
         for i, w in enumerate(open_writers):
-            flats, darks = flats_and_darks(acq, np.random.default_rng(_child(exposure.noise, i, 0)))
+            flats, darks = flats_and_darks_of(acq, exposure.noise, i)
             w.write_flats(flats)
             w.write_darks(darks)
     return tuple(w.path for w in writers)
 
 
-def _storage_dtype(acq: AcquisitionParams) -> str:
-    # whole counts fit uint16 unless the flux (plus 8 sigma) overflows it
+def storage_dtype(acq: AcquisitionParams) -> str:
+    """How a scan's frames are stored: float32 when noise-free, else uint16 unless the
+    flux (plus 8 sigma) overflows it."""
     if acq.noise_free:
         return "float32"
     top = acq.flux_photons + acq.dark_counts
@@ -278,17 +279,35 @@ def angle_keys(angles_deg) -> list[int]:
     --------
     >>> angle_keys([-120.0, 0.0, 0.5])[1:]
     [0, 500000]
+
+    Negative angles wrap modulo 2**64 (the stream keys are unsigned): still one key per angle.
     """
     return [int(round(float(a) * 1e6)) % 2**64 for a in np.asarray(angles_deg, np.float64).ravel()]
 
 
-def _expose_rows(trans, acq: AcquisitionParams, seed: np.random.SeedSequence, r0: int, angles_deg):
-    """Counts of a band; each (detector row, projection angle) draws from its own stream."""
+def expose_rows(trans, acq: AcquisitionParams, noise: np.random.SeedSequence, energy: int, r0: int,
+                angles_deg) -> np.ndarray:
+    """Counts of a band of detector rows from ``r0`` at energy index ``energy``.
+
+    Each (detector row, projection angle) draws from its own stream, a child of
+    the scan's ``noise`` seed addressed by (energy, row, `angle_keys`), so the
+    counts depend neither on the band nor on the other angles of the scan.
+    """
+    acq.validate()
+    trans = np.asarray(trans)
+    if not np.all(np.isfinite(trans)) or np.any(trans < 0):
+        raise ValueError("transmission: must be finite and >= 0")
     if acq.noise_free:
         return expose(trans, acq)
+    seed = _child(noise, energy)
     out = np.empty(trans.shape, np.float32)
     for a, key in enumerate(angle_keys(angles_deg)):
         for j in range(trans.shape[1]):
             cell = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + (1, r0 + j, key))
-            out[a:a + 1, j:j + 1] = expose(trans[a:a + 1, j:j + 1], acq, np.random.default_rng(cell))
+            out[a, j] = poisson_counts(trans[a, j], acq, np.random.default_rng(cell))
     return out
+
+
+def flats_and_darks_of(acq: AcquisitionParams, noise: np.random.SeedSequence, energy: int):
+    """The flat and dark fields of energy index ``energy``, from the scan's ``noise`` seed."""
+    return flats_and_darks(acq, np.random.default_rng(_child(noise, energy, 0)))

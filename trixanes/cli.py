@@ -407,8 +407,9 @@ def study(
     pipeline_timeout: Optional[float] = typer.Option(None, "--pipeline-timeout", help=_TIMEOUT_HELP),
     geometry: Optional[str] = typer.Option(
         None, "--geometry", help="Preset the scenarios start from: tiny, quick (the default; tiny with "
-                                 "--quick), default, paper-like (the paper's 40 nm pixels, 4.7 µm "
-                                 "particles and 721 projections over 240°, a 15 x 10 µm field) or paper."),
+                                 "--quick), default, paper-like (40 nm pixels, near the paper's 30 nm, "
+                                 "its 4.7 µm particles and 721 projections over 240°, a 15 x 10 µm field) "
+                                 "or paper."),
     sim_cache: Optional[Path] = typer.Option(
         None, "--sim-cache", help="Keep the simulations in this folder, so that the same study with "
                                   "another pipeline simulates nothing (default: OUT/simulations). Each "

@@ -189,7 +189,7 @@ def test_shared_simulations_are_made_once_before_their_scenarios(tmp_path):
                                                                 {"algorithm": "sirt"})]
     sims = tmp_path / "sims"
     rows = run_sweep(tasks, tmp_path / "c", workers=2, progress=False, sim_cache=sims,
-                     fn=functools.partial(source_ready, sims=sims))
+                     fn=functools.partial(source_ready, sims=sims), share_simulations=True)
     assert [r["status"] for r in rows] == ["ok"] * 5, [r.get("error") for r in rows]
     assert len({r["source"] for r in rows[:3]}) == 1 and all(r["derived"] for r in rows[:3])
     assert rows[3]["source"] == rows[4]["source"] and not rows[3]["derived"]

@@ -53,6 +53,10 @@ def test_refused_sources_say_why(source, tmp_path):
         derive_scans(source.out_dir, BASE.replace(seed=3), tmp_path / "a")
     with pytest.raises(ValueError, match="energies_kev"):
         derive_scans(source.out_dir, BASE.replace(acquisition={"energies_kev": (8.3, 8.34, 8.43)}), tmp_path / "b")
+    renamed = BASE.replace(name="renamed", acquisition={"dead_wedge_deg": 20.0})  # a name changes no physics
+    assert len(derive_scans(source.out_dir, renamed, tmp_path / "renamed").scan_paths) == 3
+    with pytest.raises(ValueError, match="overwrite their source"):
+        derive_scans(source.out_dir, BASE, source.out_dir)
     off_grid = BASE.replace(acquisition={"n_projections": 20})
     with pytest.raises(ValueError, match="does not hold every projection angle"):
         derive_scans(source.out_dir, off_grid, tmp_path / "c")
@@ -67,7 +71,8 @@ def test_angle_indices_tolerate_rounding_only():
     grid = np.linspace(-120, 120, 361)
     sub = np.linspace(-120, 120, 181)
     assert angle_indices(grid, sub).tolist() == list(range(0, 361, 2))
-    assert angle_indices(grid, sub + 1e-9) is not None and angle_indices(grid, sub + 1e-3) is None
+    assert angle_indices(grid, sub + 1e-11) is not None and angle_indices(grid, sub + 1e-6) is None
+    assert angle_indices([10.0], [10.0, 10.0]).tolist() == [0, 0] and angle_indices([10.0], [11.0]) is None
 
 
 def test_plan_shares_sources_only_on_a_common_grid():

@@ -40,3 +40,9 @@ def test_a_missing_truth_is_refused(tmp_path):
         with image_bands("tcp://127.0.0.1:1", None, tmp_path / "truth.h5", None, None, [(0, 1)], voxel_um=0.1,
                          band_bytes=1, work_dir=tmp_path):
             pass
+
+
+def test_a_wrong_scheduler_fails_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="no Dask scheduler answers"):
+        simulate(Scenario.preset("tiny"), tmp_path / "out", progress=False, scheduler="notaproto://127.0.0.1:9")
+    assert not (tmp_path / "out" / "truth.h5").exists()
