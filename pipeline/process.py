@@ -320,7 +320,8 @@ def _compute(scans, references, out_dir, options, progress) -> _Run:
         log.append(f"binning {factor}x{factor}x{factor}: voxel {voxel_b:.4f} um, shape {binned['pre'].shape}")
 
         seg = segment_phases(binned["post"])
-        labels = label_particles(seg.am_mask, voxel_b)
+        # rows and borders without data (NaN after registration) cut particles; they are no surface
+        labels = label_particles(seg.am_mask, voxel_b, measured=np.isfinite(binned["post"]))
         jump = edge_jump(binned["pre"], binned["edge"], binned["post"], seg.am_mask)
         li = li_from_jump(jump.J, j_pristine, j_charged, opts.x_pristine, opts.x_charged)
         log.append(f"active material {seg.am_mask.mean():.3f} of the volume, {labels.max()} particles, "
