@@ -21,6 +21,7 @@ from trixanes.pipeline.uncertainty import estimate_gain, middle_reference_frames
 from trixanes.io.dataexchange import needs_row_copy, read_scan, row_chunked_copy, scan_info
 from trixanes.io.volume import HALVES, VolumeMeta, create_volume, write_volume_meta
 from trixanes._shared.provenance import Provenance
+from trixanes._shared.cluster import bounded_map, connect
 from trixanes._shared.paths import cleans_up_out_dir, make_work_dir
 
 __all__ = ["VolumeResult", "reconstruct_scan_file"]
@@ -120,26 +121,18 @@ def _reconstruct_rows(path, z0: int, z1: int, resampling, ring_filter: bool, cen
 def _chunks_on_dask(scheduler, path, starts, n_rows, step, resampling, ring_filter, center_px, settings,
                     split=None):
     """Yield ``_reconstruct_rows`` results computed on a Dask cluster, two chunks per worker in flight."""
-    from dask.distributed import Client, as_completed
+    client, owned = connect(scheduler)
 
-    client = Client(scheduler)
+    def submit(z0):
+        return client.submit(_reconstruct_rows, path, z0, min(n_rows, z0 + step), resampling,
+                             ring_filter, center_px, settings, split, pure=False)
+
     try:
-        in_flight = 2 * max(1, len(client.scheduler_info().get("workers", {})))
-        todo = list(starts)
-
-        def submit(z0):
-            return client.submit(_reconstruct_rows, path, z0, min(n_rows, z0 + step), resampling,
-                                 ring_filter, center_px, settings, split, pure=False)
-
-        running = as_completed([submit(todo.pop(0)) for _ in range(min(in_flight, len(todo)))])
-        for fut in running:
-            result = fut.result()
-            fut.release()
-            if todo:
-                running.add(submit(todo.pop(0)))
+        for _, result in bounded_map(client, submit, starts):
             yield result
     finally:
-        client.close()
+        if owned:
+            client.close()
 
 
 @cleans_up_out_dir("out_dir")  # a run that fails before writing leaves no folder it made

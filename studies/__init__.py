@@ -18,8 +18,9 @@ from pathlib import Path
 
 from trixanes._shared.atomic import write_text
 
+from .scenarios import base_scenario, describe_geometry
 from .summary import read_csv, save_figure, value, write_csv
-from .sweep import Task, base_scenario, describe_geometry, run_sweep
+from .sweep import Task, run_sweep
 
 # name -> (module, the question it answers)
 STUDIES = {
@@ -113,7 +114,7 @@ def run_study(name: str, out_dir, *, scheduler: str | None = None, workers: int 
         ``out_dir/simulations``. Each distinct simulation is made once
         (`run_sweep`): the summary says how many.
     geometry : str, optional
-        The preset every scenario starts from (`sweep.GEOMETRIES`: ``paper-like``
+        The preset every scenario starts from (`scenarios.GEOMETRIES`: ``paper-like``
         is the paper's pixels, particles and angles); default ``quick`` (``tiny``
         with ``quick``). The summary states it.
 
@@ -165,7 +166,7 @@ def write_summary(name: str, rows, out_dir, *, repeats: int, quick: bool,
     quick : bool
         Whether the rows come from the quick sweep.
     geometry : str, optional
-        The study geometry in words (`sweep.describe_geometry`), stated in the verdict;
+        The study geometry in words (`scenarios.describe_geometry`), stated in the verdict;
         default the rows' ``geometry`` column.
 
     Returns

@@ -14,9 +14,9 @@ import numpy as np
 
 from trixanes.validate.plugin import is_trixanes
 
+from .scenarios import base_options, base_scenario, repeat_tasks
 from .summary import Panel, curve_table, curves, fmt_point, panel_figure, value
 from .verdict import K_SIGMA, NO_ERROR_BAR, order, ties, trend
-from .sweep import base_options, base_scenario, repeat_tasks
 
 NAME = "binning"
 FACTORS = (1, 2, 3, 4, 5, 6, 7, 8, 10)  # 7: the paper's 210 nm from 30 nm pixels

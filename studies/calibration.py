@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .scenarios import base_options, base_scenario, repeat_tasks
 from .summary import Curve, Panel, curve_table, curves, fmt_pm, mean_std, panel_figure, value
 from .verdict import K_SIGMA, NO_ERROR_BAR, paired, split
-from .sweep import base_options, base_scenario, repeat_tasks
 
 NAME = "calibration"
 CONTROL = "linear-combination"

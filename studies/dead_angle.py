@@ -15,8 +15,8 @@ import numpy as np
 from trixanes.synth.acquisition import resolved_projections
 from trixanes.validate.plugin import is_trixanes
 
+from .scenarios import base_options, base_scenario, repeat_tasks
 from .summary import Panel, curve_table, curves, fmt_pm, panel_figure, value
-from .sweep import base_options, base_scenario, repeat_tasks
 from .verdict import NO_ERROR_BAR, K_SIGMA, difference, order, order_sentence, split, trend
 
 NAME = "dead_angle"

@@ -12,8 +12,8 @@ import numpy as np
 
 from trixanes.synth.acquisition import resolved_projections
 
+from .scenarios import base_options, base_scenario, repeat_tasks
 from .summary import Panel, curve_table, curves, fmt_point, panel_figure
-from .sweep import base_options, base_scenario, repeat_tasks
 from .verdict import ties, trend
 
 NAME = "dose"

@@ -14,9 +14,9 @@ import math
 
 import numpy as np
 
+from .scenarios import base_options, base_scenario, repeat_tasks
 from .summary import Panel, curve_table, curves, fmt_point, panel_figure, value
 from .verdict import ties, trend
-from .sweep import base_options, base_scenario, repeat_tasks
 
 NAME = "edge_energy"
 PRE_KEV, POST_KEV = 8.30, 8.43

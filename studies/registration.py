@@ -13,9 +13,9 @@ import numpy as np
 
 from trixanes.validate.plugin import is_trixanes
 
+from .scenarios import base_options, base_scenario, repeat_tasks
 from .summary import Panel, curve_table, curves, fmt_point, panel_figure, value
 from .verdict import K_SIGMA, NO_ERROR_BAR, difference, order, order_sentence, trend
-from .sweep import base_options, base_scenario, repeat_tasks
 
 NAME = "registration"
 DRIFTS_PX = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)

@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
+from trixanes._shared.cluster import bounded_map, connect
 from trixanes._shared.paths import make_work_dir
 
 __all__ = ["image_bands"]
@@ -45,30 +46,13 @@ def _image_band(band_counts, truth_path: str, model, exposure, rows, voxel_um, n
     return dest
 
 
-def connect(scheduler):
-    """A `distributed.Client` of ``scheduler`` (an address or a client); ValueError if none answers.
-
-    Called before any work, so that a wrong address fails in seconds, not after the phantom.
-    """
-    try:
-        from dask.distributed import Client
-    except ImportError as exc:  # pragma: no cover - dask[distributed] is a dependency
-        raise ValueError(f"scheduler={scheduler!r} needs dask.distributed ({exc})") from None
-    if isinstance(scheduler, Client):
-        return scheduler
-    try:
-        return Client(scheduler, timeout=20)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise ValueError(f"scheduler {scheduler!r}: no Dask scheduler answers there ({exc})") from None
-
-
 @contextlib.contextmanager
 def image_bands(scheduler, band_counts, truth_path, model, exposure, bands, *, voxel_um: float, n_nodes=None,
                 band_bytes: int, backend: str = "numba", work_dir, progress: bool = False):
     """Image ``bands`` on Dask workers; yields an iterator of (rows, counts per energy) as they finish.
 
-    At most two bands per worker are in flight, so the band files waiting to be
-    written stay few (a band is at most ``band_bytes`` of optical depths).
+    At most two bands per worker are in flight (`trixanes._shared.cluster.bounded_map`),
+    so the band files waiting to be written stay few.
 
     Parameters
     ----------
@@ -94,42 +78,29 @@ def image_bands(scheduler, band_counts, truth_path, model, exposure, bands, *, v
         ``truth_path`` is not a file, no scheduler answers, or a worker cannot see
         the file; a band's failure is raised as the worker raised it.
     """
-    from dask.distributed import as_completed, wait
-
     truth_path = Path(truth_path).resolve()
     if not truth_path.is_file():
         raise ValueError(f"{truth_path}: no truth file for the workers to read")
-    client = connect(scheduler)
+    client, owned = connect(scheduler)
     folder = make_work_dir(Path(work_dir).resolve(), ".bands-")
-    futures = {}
+
+    def submit(rows):
+        return client.submit(_image_band, band_counts, str(truth_path), model, exposure, rows, voxel_um,
+                             n_nodes, band_bytes, backend, str(folder / f"rows_{rows[0]:06d}.npy"),
+                             pure=False, retries=0)
+
+    done = bounded_map(client, submit, [tuple(rows) for rows in bands])
+
+    def finished():
+        for rows, path in tqdm(done, total=len(bands), desc="image (dask)", unit="band", disable=not progress):
+            counts = np.load(path)
+            os.remove(path)
+            yield rows, list(counts)
+
     try:
-        todo = [tuple(rows) for rows in bands]
-        ahead = 2 * max(1, len(client.scheduler_info().get("workers", {})))
-
-        def submit(rows):
-            dest = str(folder / f"rows_{rows[0]:06d}.npy")
-            fut = client.submit(_image_band, band_counts, str(truth_path), model, exposure, rows, voxel_um,
-                                n_nodes, band_bytes, backend, dest, pure=False, retries=0)
-            futures[fut] = rows
-            return fut
-
-        queue = as_completed([submit(todo.pop(0)) for _ in range(min(ahead, len(todo)))])
-
-        def finished():
-            for fut in tqdm(queue, total=len(bands), desc="image (dask)", unit="band", disable=not progress):
-                path = fut.result()
-                if todo:
-                    queue.add(submit(todo.pop(0)))
-                counts = np.load(path)
-                os.remove(path)
-                yield futures[fut], list(counts)
-
         yield finished()
     finally:
-        running = [f for f in futures if not f.done()]
-        client.cancel(running)
-        with contextlib.suppress(Exception):  # a cancelled band may still be writing: let it end
-            wait(running, timeout=30)
-        if client is not scheduler:
+        done.close()  # cancels and waits for the bands still running
+        if owned:
             client.close()
         shutil.rmtree(folder, ignore_errors=True)

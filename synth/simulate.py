@@ -243,10 +243,10 @@ def simulate(scenario: Scenario, out_dir, *, progress: bool = True,
     check_out_dir(out_dir)  # a file or an unwritable folder: said before any work
     check_backend(backend)
     if scheduler is not None:  # a wrong address fails now, not after the phantom
-        from .distributed import connect
+        from trixanes._shared.cluster import connect
 
-        client = connect(scheduler)
-        if client is not scheduler:
+        client, owned = connect(scheduler)
+        if owned:
             client.close()
     mode = _phantom_mode(scenario, phantom, band_bytes, phantom_bytes, check_memory)
     out_dir = Path(out_dir)

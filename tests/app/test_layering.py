@@ -11,7 +11,7 @@ from helpers import package_modules
 #: floor of each module prefix, bottom to top (the longest matching prefix wins)
 FLOORS = {"trixanes": 1, "trixanes._shared": 1, "trixanes.io": 2, "trixanes.synth": 3,
           "trixanes.pipeline": 3, "trixanes.validate": 4, "trixanes.studies": 5,
-          "trixanes.cli": 6, "trixanes.demo": 6, "trixanes.report": 6,
+          "trixanes.cli": 6, "trixanes.cli_app": 6, "trixanes.cli_studies": 6, "trixanes.demo": 6, "trixanes.report": 6,
           "trixanes.export": 6, "trixanes.testing": 6, "trixanes.trust_report": 6,
           "trixanes.series_demo": 6}
 SIBLINGS_APART = [("trixanes.synth", "trixanes.pipeline")]

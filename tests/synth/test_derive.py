@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import h5py
 import numpy as np
 import pytest
@@ -61,6 +63,12 @@ def test_refused_sources_say_why(source, tmp_path):
     with pytest.raises(ValueError, match="does not hold every projection angle"):
         derive_scans(source.out_dir, off_grid, tmp_path / "c")
     assert not any((tmp_path / "c").glob("scan_*.h5"))  # refused before any file
+    partial = tmp_path / "partial"  # the last energy's scan missing: nothing written for the first two
+    shutil.copytree(source.out_dir, partial)
+    sorted(partial.glob("scan_*.h5"))[-1].unlink()
+    with pytest.raises(ValueError, match="scan_8430eV.h5"):
+        derive_scans(partial, BASE.replace(acquisition={"dead_wedge_deg": 20.0}), tmp_path / "f")
+    assert not any((tmp_path / "f").glob("scan_*.h5"))
     small = BASE.replace(acquisition={"detector_rows": 4, "n_projections": 4, "deformation_um": 0.0})
     noisy = simulate(small, tmp_path / "noisy", progress=False)
     with pytest.raises(ValueError, match="noise-free"):  # a noisy scan is no source
