@@ -19,7 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .acquisition import AcquisitionParams, EnergyGeometry, forward_project
-from .projector import check_backend
+from .projector import check_backend, project_tiles
 from .detector import detect, expose, fine_rows_needed, flats_and_darks, poisson_counts
 from .deform import DeformationField, warp_phase_and_li
 from .materials import attenuation_basis, attenuation_map, hat_weights
@@ -29,6 +29,9 @@ from .xanes import XanesModel
 
 #: Default working memory of the imaging stage (optical depths of one band).
 DEFAULT_BAND_BYTES = 512 * 2**20
+#: Smallest tile of maps the projector is given, however small the budget: below it the
+#: calls' overhead, not the projection, sets the time
+MIN_TILE_BYTES = 2**20
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,10 @@ def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel
     and NMC on a basis in Li) are projected once and every energy is a
     weighted sum of them, or, when there are fewer energies than components,
     each energy's μ map is projected directly (exact in Li). The cheaper route
-    is taken. ``work_bytes`` bounds the projector's temporaries (the maps of
-    the rows projected at once, a transposed copy and the projections; default
-    16 rows).
+    is taken. ``work_bytes`` bounds the projector's temporaries (default
+    `DEFAULT_BAND_BYTES`): up to 16 rows are projected at once in tiles of
+    march rows (`synth.projector.project_tiles`), so the vectorized pass over
+    rows does not shrink as the slices widen.
     ``backend`` is `forward_project`'s: numba, or cupy on a CUDA GPU.
 
     Returns
@@ -81,12 +85,25 @@ def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel
     energies = np.asarray(energies_kev, float)
     nodes, weights = attenuation_basis(energies, model, n_nodes)
     direct = energies.size < weights.shape[1]
-    nz = phase.shape[0]
+    nz, ny, nx = phase.shape
     maps = 1 if direct else weights.shape[1]
-    # per row: the maps, one transposed copy and the attenuation's blocks (13 B per voxel
-    # measured for one map), and the projections
-    row_bytes = 14 * maps * phase.shape[1] * phase.shape[2] + 4 * maps * len(angles_deg) * n_s
-    chunk_z = 16 if work_bytes is None else int(np.clip(work_bytes // row_bytes, 1, 16))
+    budget = DEFAULT_BAND_BYTES if work_bytes is None else work_bytes
+    if backend == "numba":
+        # half the budget for a chunk's projections, the rest for tiles of maps (their
+        # attenuation temporaries, ~13 B per voxel and map, and the transposed copy)
+        chunk_z = int(np.clip(budget // 2 // (4 * maps * len(angles_deg) * n_s), 1, 16))
+    else:
+        # the GPU path takes whole slices: the maps, a transposed copy and the temporaries
+        row_bytes = 14 * maps * ny * nx + 4 * maps * len(angles_deg) * n_s
+        chunk_z = int(np.clip(budget // row_bytes, 1, 16))
+
+    def project(maps_of, n_maps, n_rows):
+        if backend == "numba":
+            return project_tiles(maps_of, (n_maps, n_rows, ny, nx), angles_deg, n_s, 0.5 * (n_s - 1),
+                                 chunk_z=n_rows, tile_bytes=max(budget // 8, MIN_TILE_BYTES))
+        every = slice(None)
+        return forward_project(maps_of(every, every, every), angles_deg, n_s=n_s, backend=backend)
+
     out = np.zeros((energies.size, len(angles_deg), nz, n_s), np.float32)
     for z0 in tqdm(range(0, nz, chunk_z), desc="project", unit="chunk", disable=not progress):
         rows = slice(z0, z0 + chunk_z)
@@ -94,16 +111,20 @@ def optical_depths(phase, li, energies_kev, angles_deg, model: XanesModel, voxel
         if direct:
             # one energy at a time: a third of the temporaries, the same work
             for k, e in enumerate(energies):
-                out[k, :, rows] = forward_project(attenuation_map(ph, x, e, model)[None], angles_deg,
-                                                  n_s=n_s, backend=backend)[0]
+                def mu(zs, ys, xs, e=e):
+                    return attenuation_map(ph[zs, ys, xs], x[zs, ys, xs], e, model)[None]
+
+                out[k, :, rows] = project(mu, 1, ph.shape[0])[0]
                 out[k, :, rows] *= np.float32(voxel_um)
         else:
-            am = ph == PHASE_AM
-            comps = np.concatenate([(ph == PHASE_PORE)[None].astype(np.float32),
-                                    (ph == PHASE_CBD)[None].astype(np.float32),
-                                    hat_weights(np.where(am, x, np.nan), nodes)])
-            p = forward_project(comps, angles_deg, n_s=n_s, backend=backend)
-            out[:, :, rows] = np.tensordot(weights, p, axes=(1, 0)) * voxel_um
+            def components(zs, ys, xs):
+                p, xx = ph[zs, ys, xs], x[zs, ys, xs]
+                return np.concatenate([(p == PHASE_PORE)[None].astype(np.float32),
+                                       (p == PHASE_CBD)[None].astype(np.float32),
+                                       hat_weights(np.where(p == PHASE_AM, xx, np.nan), nodes)])
+
+            out[:, :, rows] = np.tensordot(weights, project(components, maps, ph.shape[0]),
+                                           axes=(1, 0)) * voxel_um
     return out
 
 

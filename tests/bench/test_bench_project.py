@@ -196,3 +196,47 @@ def test_project_radon(benchmark, problem, sphere, pool, workers):
     assert out.shape == (theta.size, k, s["n"])
     b, chord = sphere
     _record(benchmark, _radon_slices((b, ACC_ANGLES)).transpose(1, 0, 2), chord)
+
+
+# ------------------------------------------------------------------ paper width
+def wide_sizes(full: bool) -> dict:
+    # the paper preset's fine slices (1024 px x 3 supersampled + margins); 16 rows is what
+    # the imaging stage projects at once when the band memory allows it
+    return dict(n=3334, n_slices=16, n_angles=12) if full else dict(n=96, n_slices=4, n_angles=6)
+
+
+@pytest.fixture(scope="module")
+def wide(full):
+    s = wide_sizes(full)
+    vol = np.random.default_rng(1).random((1, s["n_slices"], s["n"], s["n"]), dtype=np.float32)
+    return vol, np.linspace(-120.0, 120.0, s["n_angles"]), s
+
+
+def _wide(benchmark, wide, chunk_z, tile_bytes, impl, ours):
+    from trixanes.synth.projector import project_tiles
+
+    vol, theta, s = wide
+    n_s = s["n"] + 64
+    out = run(benchmark, lambda: project_tiles(lambda z, y, x: vol[:, z, y, x], vol.shape, theta, n_s,
+                                               (n_s - 1) / 2, chunk_z=chunk_z, tile_bytes=tile_bytes),
+              rounds=2, kernel="imaging projector at paper width", impl=impl, ours=ours,
+              size=f"{s['n_slices']} x {s['n']}² px, {s['n_angles']} angles")
+    per = 1e3 * benchmark.stats.stats.mean / (s["n_slices"] * s["n_angles"]) if benchmark.enabled else None
+    if per is not None:
+        benchmark.extra_info["accuracy"] = f"{per:.2f} ms per slice and angle"
+    np.testing.assert_array_equal(out, forward_project(vol, theta, n_s=n_s))  # tiling is exact
+    return out
+
+
+@pytest.mark.benchmark(group="imaging projector, paper width")
+def test_project_wide_tiled(benchmark, wide):
+    from trixanes.synth.imaging import DEFAULT_BAND_BYTES
+
+    _wide(benchmark, wide, 16, DEFAULT_BAND_BYTES // 8,
+          "synth project_tiles: 16 rows per pass, tiles of march rows (the imaging default)", True)
+
+
+@pytest.mark.benchmark(group="imaging projector, paper width")
+def test_project_wide_whole_slices(benchmark, wide):
+    # what the 512 MB band budget allowed before tiling: 3 whole slices per pass
+    _wide(benchmark, wide, 3, 2**62, "whole slices, 3 rows per pass (before tiling)", False)
