@@ -40,7 +40,7 @@ from .register import register_volume
 from .resample import apply_registration
 from trixanes.io.dataexchange import ENERGY, FRAME_ENERGY, ScanError, scan_info
 from .segment import label_particles, segment_phases
-from .uncertainty import half_difference_sigma, statistic_sigmas
+from .uncertainty import NoiseEstimate, half_difference_sigma, statistic_sigmas
 from .volume import CHUNK_BYTES, reconstruct_scan_file
 
 ROLES = ("pre", "edge", "post")
@@ -149,12 +149,15 @@ class ProcessOptions:
 
 @dataclass
 class ProcessResult:
+    """What `process` wrote; ``noise`` is the half-scan noise estimate (with ``uncertainty``)."""
+
     limap_path: Path
     stats_path: Path
     figures: list = field(default_factory=list)
     log: list = field(default_factory=list)
     seconds: float = 0.0
     stats: Stats | None = None
+    noise: NoiseEstimate | None = None
 
 
 def order_scans(paths) -> dict:
@@ -258,6 +261,7 @@ class _Run:
     out_dir: Path
     log: list
     figures: bool
+    noise: NoiseEstimate | None = None
 
 
 def _compute(scans, references, out_dir, options, progress) -> _Run:
@@ -334,7 +338,7 @@ def _compute(scans, references, out_dir, options, progress) -> _Run:
 
     analyze_kw = dict(x_pristine=opts.x_pristine, x_charged=opts.x_charged, thresholds=opts.thresholds)
     stats = _analyze.analyze(li, seg.am_mask, labels, voxel_b, edge_jump=jump.J, **analyze_kw)
-    li_sigma = None
+    li_sigma = noise = None
     if half_li:
         t_u = time.perf_counter()
         noise = half_difference_sigma(*half_li, seg.am_mask)
@@ -365,7 +369,7 @@ def _compute(scans, references, out_dir, options, progress) -> _Run:
                   voxel_size_um=voxel_b,
                   origin_um=origin, x_pristine=opts.x_pristine, x_charged=opts.x_charged,
                   energies_kev=energies, binning=factor)
-    return _Run(limap, binned, stats, provenance, out_dir, log, opts.figures)
+    return _Run(limap, binned, stats, provenance, out_dir, log, opts.figures, noise)
 
 
 def _write_outputs(run: _Run, seen, t0) -> ProcessResult:
@@ -379,7 +383,7 @@ def _write_outputs(run: _Run, seen, t0) -> ProcessResult:
     if run.figures:
         figs = _figures.save_all(stats, run.limap.li, run.mu["post"], run.limap.voxel_size_um[0],
                                  run.out_dir / "figures")
-    return ProcessResult(limap_path, stats_path, figs, run.log, time.perf_counter() - t0, stats)
+    return ProcessResult(limap_path, stats_path, figs, run.log, time.perf_counter() - t0, stats, run.noise)
 
 
 def _reconstruct_all(roles, opts, pixel, resamplings, work, early, log, progress, centres=None):

@@ -37,6 +37,7 @@ from trixanes.io.series import SeriesStats, write_series, write_series_particles
 
 from . import analyze as _analyze
 from .process import ProcessOptions, order_scans, process
+from .uncertainty import statistic_sigmas
 from .register import register_volume
 from .resample import apply_registration, carry_labels, rotation_zyx
 
@@ -180,8 +181,11 @@ def process_series(state_dirs, references, out_dir, options: ProcessOptions | No
         with np.errstate(invalid="ignore", divide="ignore"):
             covered[:, s] = np.bincount(carried.ravel(), minlength=n_lab + 1)[1:] / np.maximum(count0, 1)
         lab_s = np.where(lm.am_mask, carried, 0).astype(np.int32)
-        st = _analyze.analyze(lm.li, lm.am_mask, lab_s, lm.voxel_size_um, x_pristine=lm.x_pristine,
-                              x_charged=lm.x_charged, thresholds=opts.thresholds)
+        kw = dict(x_pristine=lm.x_pristine, x_charged=lm.x_charged, thresholds=opts.thresholds)
+        st = _analyze.analyze(lm.li, lm.am_mask, lab_s, lm.voxel_size_um, **kw)
+        if res.noise is not None:
+            # the state's own noise, propagated to the statistics of the series' labels
+            st = st.replace(sigma=statistic_sigmas(lm.li, lm.am_mask, lab_s, lm.voxel_size_um, res.noise, **kw))
         per_state.append(st)
         # the state's own result keeps its grid and Li map; its labels become the series'
         write_limap(res.limap_path, dataclasses.replace(lm, labels=lab_s), mu=mu)
@@ -216,14 +220,18 @@ def _series_stats(names, vox, motions, per_state, labels, n_lab, covered, opts, 
     n_s = len(names)
     mean_li = np.full((n_lab, n_s), np.nan)
     rich = np.full((n_lab, n_s), np.nan)
+    sigma = np.full((n_lab, n_s), np.nan) if opts.uncertainty else None
     for s, st in enumerate(per_state):
         for p in st.particles:
             if 1 <= p.label <= n_lab:
                 mean_li[p.label - 1, s] = p.mean_li
                 rich[p.label - 1, s] = p.li_rich_fraction
+        for p in (st.sigma or {}).get("particles", ()):
+            if sigma is not None and 1 <= p["label"] <= n_lab:
+                sigma[p["label"] - 1, s] = p["mean_li"]
     followed = (covered >= MIN_COVERED) & np.isfinite(mean_li)
-    mean_li[~followed] = np.nan
-    rich[~followed] = np.nan
+    for a in (mean_li, rich) if sigma is None else (mean_li, rich, sigma):
+        a[~followed] = np.nan
     counts = np.bincount(labels.ravel(), minlength=n_lab + 1)[1:]
     present = counts > 0
     inside = ~touches_grid_faces(labels, n_lab)
@@ -233,7 +241,10 @@ def _series_stats(names, vox, motions, per_state, labels, n_lab, covered, opts, 
         notes.append(f"{len(lost)} particle-states not followed (less than {MIN_COVERED:.0%} of the "
                      f"particle's voxels covered by that state's data): {listing}")
     summary = [{"state": name, "total_li": st.total_li, "class_fractions": dict(st.class_fractions),
-                "z_profile": st.z_profile.to_dict(), "depth_profile": st.depth_profile.to_dict()}
+                "z_profile": st.z_profile.to_dict(), "depth_profile": st.depth_profile.to_dict(),
+                # the state's error bars; the particles' are in the trajectories
+                **({"sigma": {k: v for k, v in st.sigma.items() if k != "particles"}}
+                   if st.sigma is not None else {})}
                for name, st in zip(names, per_state)]
     inputs = {"references": Provenance.input_file(references, digest=False)}
     for name, paths in zip(names, scans):
@@ -242,7 +253,8 @@ def _series_stats(names, vox, motions, per_state, labels, n_lab, covered, opts, 
                       inputs=inputs)
     return SeriesStats(tuple(names), tuple(vox), tuple(motions), tuple(summary),
                        np.arange(1, n_lab + 1)[present], (counts * np.prod(vox))[present], inside[present],
-                       mean_li[present], rich[present], followed[present], tuple(notes), prov)
+                       mean_li[present], rich[present], followed[present], tuple(notes), prov,
+                       mean_li_sigma=None if sigma is None else sigma[present])
 
 
 def _options_dict(opts: ProcessOptions) -> dict:

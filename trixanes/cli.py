@@ -235,16 +235,23 @@ def series(
     max_memory_gb: float = _OPT_MAX_MEMORY_GB,
     backend: str = _OPT_BACKEND,
     composition: Optional[str] = _OPT_COMPOSITION,
+    uncertainty: bool = typer.Option(
+        _defaults.UNCERTAINTY, "--uncertainty/--no-uncertainty",
+        help="Photon-noise error bars from each state's own half scans: a sigma of every particle's "
+             "mean Li per state (series.json, particles.csv) and of each state's statistics (about "
+             "doubles the reconstruction time). Motion between states adds error they do not hold."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Process an operando series: every state, one set of particle labels, trajectories and figures."""
+    import numpy as np
+
     from trixanes.pipeline.process import ProcessOptions
     from trixanes.pipeline.series import process_series
 
     try:
         opts = ProcessOptions(binning=bin, algorithm=algorithm, x_pristine=li_pristine, x_charged=li_charged,
                               filter_name=filter_name, max_memory_gb=max_memory_gb, backend=backend,
-                              composition=composition)
+                              composition=composition, uncertainty=uncertainty)
         res = process_series(states, references, out, opts,
                              names=None if names is None else [n.strip() for n in names.split(",")],
                              progress=not quiet)
@@ -255,7 +262,17 @@ def series(
         t = ", ".join(f"{v:+.3f}" for v in m["translation_um"])
         typer.echo(f"{m['state']}: moved ({t}) µm (z, y, x), rotated {m['rotation_deg']:.3f}° against {st.states[0]}")
     for summ in st.summary:
-        typer.echo(f"{summ['state']:>8}: total Li {summ['total_li']:.4f}")
+        err = f" ± {summ['sigma']['total_li']:.2g}" if "sigma" in summ else ""
+        typer.echo(f"{summ['state']:>8}: total Li {summ['total_li']:.4f}{err}")
+    change = st.change_sigma()
+    if change is not None:
+        with np.errstate(invalid="ignore"):
+            z = np.abs(np.diff(st.mean_li, axis=1)) / change
+        for s in range(z.shape[1]):
+            ok = np.isfinite(z[:, s])
+            typer.echo(f"{st.states[s]} -> {st.states[s + 1]}: {int((z[ok, s] > 2).sum())} of {int(ok.sum())} "
+                       f"followed particles changed mean Li by more than 2 sigma of photon noise "
+                       f"(median sigma of a change {np.nanmedian(change[:, s]):.2g})")
     for note in st.notes:
         typer.echo(f"note: {note}")
     n_all = int(st.followed.all(axis=1).sum())

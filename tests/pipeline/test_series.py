@@ -52,7 +52,8 @@ def test_every_state_has_a_result_with_the_series_labels(moving):
     assert set(np.unique(later.labels)) - {0} <= set(np.unique(first.labels)) - {0}
     assert stats.mean_li.shape == (stats.labels.size, 3)
     rows = (res.out_dir / "particles.csv").read_text().splitlines()
-    assert rows[0] == "label,state,volume_um3,mean_li,li_rich_fraction,followed"
+    assert rows[0] == "label,state,volume_um3,mean_li,li_rich_fraction,followed,mean_li_sigma"
+    assert stats.mean_li_sigma is None and rows[1].endswith(",")  # no estimate asked for
     assert len(rows) == 1 + 3 * stats.labels.size
     assert {p.name for p in res.figures} == {"li_per_state.png", "particle_trajectories.png",
                                               "state_summary.png", "z_profiles.png"}
@@ -101,6 +102,32 @@ def test_no_motion_and_no_change_gives_zero_change_for_every_particle(tmp_path):
     assert np.nanmax(np.abs(np.diff(st.mean_li, axis=1))) < 1e-3
     m = st.motions[0]
     assert np.abs(m["translation_vox"]).max() < 0.05 and m["rotation_deg"] < 0.05
+
+
+def test_error_bars_of_a_series_without_change_cover_its_noise(tmp_path):
+    # the same Li and position in both states, a new photon draw: every per-particle change
+    # is photon noise, so the changes in units of their own sigma have a spread of about 1
+    # (measured 1.5 on 24 particles; a motion of 0.2 um adds resampling error: 10)
+    sc = _series([{"name": "a", "mean_soc": 0.4}, {"name": "b", "mean_soc": 0.4}])
+    sim = simulate_series(sc, tmp_path / "sim", progress=False)
+    out = tmp_path / "out"
+    cli = runner.invoke(app, ["series", *map(str, sim.state_dirs), "--references",
+                              str(sim.out_dir / "references.csv"), "--out", str(out), "--uncertainty", "--quiet"])
+    assert cli.exit_code == 0, cli.output
+    assert "total Li" in cli.output and " ± " in cli.output and "2 sigma of photon noise" in cli.output
+    st = read_series(out)
+    assert st.mean_li_sigma is not None
+    ok = st.followed.all(axis=1)
+    assert ok.sum() >= 10
+    assert np.all(st.mean_li_sigma[ok] > 0)
+    z = np.diff(st.mean_li[ok], axis=1)[:, 0] / st.change_sigma()[ok, 0]
+    assert 0.4 < np.sqrt(np.mean(z**2)) < 2.5, z
+    assert "sigma" in st.summary[1] and st.summary[1]["sigma"]["total_li"] > 0
+    # each state's stats.json carries sigmas for the series' labels
+    state_b = json.loads((out / "b" / "stats.json").read_text())
+    assert {p["label"] for p in state_b["sigma"]["particles"]} == {p["label"] for p in state_b["particles"]}
+    rows = (out / "particles.csv").read_text().splitlines()
+    assert all(r.split(",")[-1] for r in rows[1:] if r.split(",")[5] == "1")
 
 
 def test_a_state_with_a_missing_scan_is_refused_naming_its_folder(moving, tmp_path):
