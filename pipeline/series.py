@@ -36,6 +36,7 @@ from trixanes.io.stats import write_stats
 from trixanes.io.series import SeriesStats, write_series, write_series_particles_csv
 
 from . import analyze as _analyze
+from .detached import find_detached, move_labels
 from .process import ProcessOptions, order_scans, process
 from .uncertainty import statistic_sigmas
 from .register import register_volume
@@ -172,8 +173,15 @@ def process_series(state_dirs, references, out_dir, options: ProcessOptions | No
             reg = register_volume(fixed, mu["post"], transform="rigid", bspline=False,
                                   voxel_size_um=vox, moving_voxel_size_um=lm.voxel_size_um,
                                   interpolator="linear")
-            carried = carry_labels(reg, labels, lm.shape, vox)
-            motions.append(_motion(name, reg, vox))
+            # particles that moved on their own (detached) are looked for and carried where they went
+            moves = find_detached(mu_first["post"], apply_registration(reg, mu["post"], shape, vox), labels, vox)
+            carried = carry_labels(reg, move_labels(labels, moves) if moves else labels, lm.shape, vox)
+            motions.append({**_motion(name, reg, vox), "detached": [m.to_dict(vox) for m in moves]})
+            for m in moves:
+                shift = ", ".join(f"{v:+.2f}" for v in m.to_dict(vox)["shift_um"])
+                notes.append(f"{name}: particle {m.label} moved on its own by ({shift}) µm (z, y, x) "
+                             f"against the sample (agreement {m.ncc_before:.2f} -> {m.ncc_after:.2f}); "
+                             "followed there")
             if opts.figures:  # only the figures see a resampled Li map
                 moved = apply_registration(reg, lm.li, shape, vox, nan_is_absent=True)
                 am = apply_registration(reg, lm.am_mask.astype(np.float32), shape, vox) > 0.5

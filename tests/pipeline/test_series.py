@@ -75,6 +75,7 @@ def test_the_motion_is_found_and_particles_are_followed(moving, tmp_path):
     assert tr["followed_fraction"] >= 0.9, tr
     assert tr["li_change"]["mae"] <= 0.03, tr
     assert read_series_scorecard(tmp_path)["tracking"]["n_followed"] == tr["n_followed"]
+    assert all(m["detached"] == [] for m in res.stats.motions)  # nothing moved on its own
     assert (tmp_path / "II" / "scorecard.json").is_file()
 
 
@@ -128,6 +129,25 @@ def test_error_bars_of_a_series_without_change_cover_its_noise(tmp_path):
     assert {p["label"] for p in state_b["sigma"]["particles"]} == {p["label"] for p in state_b["particles"]}
     rows = (out / "particles.csv").read_text().splitlines()
     assert all(r.split(",")[-1] for r in rows[1:] if r.split(",")[5] == "1")
+
+
+def test_a_detached_particle_is_found_and_followed_where_it_went(tmp_path):
+    # the sample moves and turns; one particle also moves 0.8 µm (4 voxels) in y and -0.6 in x
+    sc = _series([{"name": "I", "mean_soc": 0.2},
+                  {"name": "II", "mean_soc": 0.5, "translation_um": [0.0, 0.2, 0.2], "rotation_deg": 0.5},
+                  {"name": "III", "mean_soc": 0.7, "translation_um": [0.1, 0.3, -0.1], "rotation_deg": 0.8}])
+    sc = sc.replace(series={**sc.series.to_dict(),
+                            "detach": [{"rank": 2, "state": "II", "translation_um": [0.0, 0.8, -0.6]}]})
+    sim = simulate_series(sc, tmp_path / "sim", progress=False)
+    res = process_series(sim.state_dirs, sim.out_dir / "references.csv", tmp_path / "out",
+                         ProcessOptions(figures=False), progress=False)
+    for m in res.stats.motions:  # found in both later states, alone, about where it went
+        (d,) = m["detached"]
+        assert np.abs(np.subtract(d["shift_um"], [0.0, 0.8, -0.6])).max() <= 0.21, d  # a voxel: 0.2 µm
+        assert d["ncc_after"] > d["ncc_before"] + 0.15
+    assert any("moved on its own" in n for n in res.stats.notes)
+    card = validate_series(sim.out_dir, res.out_dir, tmp_path / "val", figures=False)
+    assert card["detached"]["found"] == card["detached"]["labels"]
 
 
 def test_a_state_with_a_missing_scan_is_refused_naming_its_folder(moving, tmp_path):
