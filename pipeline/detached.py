@@ -26,11 +26,11 @@ __all__ = ["DetachedParticle", "find_detached", "move_labels", "particle_agreeme
 #: agreement (NCC) below which a particle is searched for its own motion
 LOST_NCC = 0.5
 #: the agreement after the move must reach this, and gain at least `MIN_GAIN`: particles
-#: that stayed agree at 0.9-1.0, a detached one that the segmentation merged with
-#: neighbours that stayed gets part of the way back (0.21-0.31 -> 0.48-0.63 measured on
-#: the tiny geometry, 3 series; no particle that stayed was ever a candidate there)
+#: that stayed agree at 0.85-1.0, a detached one that the segmentation merged with
+#: neighbours that stayed gets part of the way back (0.21-0.39 -> 0.48-0.63 measured on
+#: 3 tiny series and a default one; no particle that stayed was a candidate in any)
 FOUND_NCC = 0.4
-MIN_GAIN = 0.15
+MIN_GAIN = 0.05
 #: how far a particle is searched for, µm (on top of the sample's motion)
 MAX_SHIFT_UM = 2.0
 
