@@ -29,7 +29,9 @@ __all__ = ["CenterEstimate", "check_center", "find_center"]
 
 #: relative spread of the projections' mass below which the sample is taken to stay in the field
 MASS_SPREAD = 0.02
-#: refinement half-width (px) around a centroid fit of a sample that stays in the field
+#: refinement half-width (px) around a centroid fit of a sample that stays in the field: three
+#: standard errors of the fit, within these bounds
+SAMPLE_IN_FIELD_MIN_PX = 0.5
 SAMPLE_IN_FIELD_SEARCH_PX = 2.0
 
 
@@ -135,8 +137,8 @@ def _center_from_pairs(profiles: np.ndarray, pairs) -> float:
     return (n - 1 - lag) / 2.0
 
 
-def _center_from_centroids(profiles: np.ndarray, theta: np.ndarray) -> float:
-    """Offset of the sinusoid followed by each projection's centre of mass."""
+def _center_from_centroids(profiles: np.ndarray, theta: np.ndarray) -> tuple[float, float]:
+    """Offset of the sinusoid followed by each projection's centre of mass, and its standard error."""
     p = np.clip(profiles, 0.0, None)
     mass = p.sum(axis=1)
     ok = mass > 0.05 * mass.max()
@@ -145,7 +147,10 @@ def _center_from_centroids(profiles: np.ndarray, theta: np.ndarray) -> float:
     t = np.deg2rad(theta[ok])
     design = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
     coef, *_ = np.linalg.lstsq(design, com, rcond=None)
-    return float(coef[0])
+    dof = max(1, t.size - 3)
+    resid = com - design @ coef
+    cov = np.linalg.pinv(design.T @ design) * float(resid @ resid) / dof
+    return float(coef[0]), float(np.sqrt(max(cov[0, 0], 0.0)))
 
 
 def _scores(proj: np.ndarray, theta: np.ndarray, ref: float, candidates: np.ndarray) -> np.ndarray:
@@ -185,9 +190,10 @@ def find_center(projections, theta_deg, *, rows=None, search_px: float = 8.0) ->
     rows : sequence of int or slice, optional
         Detector rows to use (default: up to 3 rows around the middle).
     search_px : float
-        Half-width of the refinement search around the coarse estimate (at most
-        `SAMPLE_IN_FIELD_SEARCH_PX` around a centroid fit when every view holds
-        the whole sample). The refinement is kept only where its criterion has
+        Half-width of the refinement search around the coarse estimate (around a
+        centroid fit when every view holds the whole sample: three standard
+        errors of the fit, between `SAMPLE_IN_FIELD_MIN_PX` and
+        `SAMPLE_IN_FIELD_SEARCH_PX`). The refinement is kept only where its criterion has
         a minimum inside the window.
 
     Returns
@@ -230,13 +236,14 @@ def find_center(projections, theta_deg, *, rows=None, search_px: float = 8.0) ->
     if len(pairs) >= 3:
         coarse, how = _center_from_pairs(profiles, pairs), f"mirrored 180° pairs ({len(pairs)})"
     else:
-        coarse, how = _center_from_centroids(profiles, theta), "centre-of-mass sinusoid fit"
+        (coarse, se), how = _center_from_centroids(profiles, theta), "centre-of-mass sinusoid fit"
         mass = np.clip(profiles, 0.0, None).sum(axis=1)
         if mass.min() > (1.0 - MASS_SPREAD) * mass.max():
             # every view sees the whole sample: the centroids follow the sinusoid exactly, so
-            # the refinement only polishes (undersampled views can fool its criterion by pixels)
-            search_px = min(search_px, SAMPLE_IN_FIELD_SEARCH_PX)
-            how += " (sample within the field of view)"
+            # the refinement may only move within the fit's own error (undersampled views
+            # fool its criterion by pixels)
+            search_px = min(search_px, max(SAMPLE_IN_FIELD_MIN_PX, 3.0 * se), SAMPLE_IN_FIELD_SEARCH_PX)
+            how += f" (sample within the field of view: ±{se:.2g} px)"
     mid = (ncols - 1) / 2.0
     if not np.isfinite(coarse) or abs(coarse - mid) > 0.45 * ncols:
         coarse, how = mid, "detector middle (coarse estimate failed)"
@@ -270,5 +277,12 @@ def find_center(projections, theta_deg, *, rows=None, search_px: float = 8.0) ->
     s2 = _scores(sel, theta, best, fine_grid)
     k = int(np.clip(np.argmin(s2), 1, fine_grid.size - 2))
     center = fine_grid[k] + 0.25 * _parabola_peak(s2[k - 1], s2[k], s2[k + 1])
+    if abs(center - coarse) > search_px:
+        return CenterEstimate(
+            center_px=float(coarse),
+            method=f"{how}; not refined: the negative mass of FBP slices is least {center - coarse:+.2f} px "
+            f"away, outside ±{search_px:g} px ({half.sum()} views per half-turn)",
+            score=float("nan"),
+        )
     score = float(s2.min() / max(s1.max(), s2.max()))
     return CenterEstimate(center_px=float(center), method=f"{how}, refined by minimum negative mass of FBP slices", score=score)
