@@ -74,7 +74,7 @@ def test_few_views_of_a_sample_in_the_field_keep_the_centroid_fit(seed):
     sino = forward_project(img[None, None], theta, center_s=axis)[0]
     sino += rng.normal(0, 0.01 * sino.max(), sino.shape).astype(np.float32)
     est = find_center(sino, theta)
-    assert abs(est.center_px - axis) < 1.0, est  # 0.0-0.74 px; before: 7.0-9.1 px
+    assert abs(est.center_px - axis) < 0.1, est  # 0.00-0.03 px; before: 7.0-9.1 px
     assert "within the field of view" in est.method
 
 
