@@ -57,15 +57,20 @@ def plot_trajectories(stats: SeriesStats, path) -> Path:
     for j, (values, name) in enumerate(((stats.mean_li, "mean Li content x"),
                                         (stats.li_rich_fraction, "Li-rich fraction"))):
         ax = fig.add_subplot(1, 2, j + 1)
-        for row, inside in zip(values, stats.inside):
-            ax.plot(x, row, "-o", ms=2.5, lw=0.8, alpha=0.8 if inside else 0.3,
-                    color="C0" if inside else "0.5")
+        sigmas = stats.mean_li_sigma if j == 0 and stats.mean_li_sigma is not None else [None] * len(values)
+        for row, inside, sig in zip(values, stats.inside, sigmas):
+            style = dict(ms=2.5, lw=0.8, alpha=0.8 if inside else 0.3, color="C0" if inside else "0.5")
+            if sig is None:
+                ax.plot(x, row, "-o", **style)
+            else:  # ±2σ of photon noise (series --uncertainty)
+                ax.errorbar(x, row, yerr=2 * sig, fmt="-o", capsize=2, elinewidth=0.6, **style)
         ax.plot(x, np.nanmedian(values, axis=0), "k-", lw=2.0, label="median")
         ax.set_xticks(x, stats.states)
         ax.set_xlabel("state")
         ax.set_ylabel(name)
         ax.legend(frameon=False, fontsize=8)
-    fig.suptitle(f"{stats.labels.size} particles (grey: cut by the field of view)", fontsize=10)
+    bars = "; bars: ±2σ of photon noise" if stats.mean_li_sigma is not None else ""
+    fig.suptitle(f"{stats.labels.size} particles (grey: cut by the field of view{bars})", fontsize=10)
     return _save(fig, path)
 
 
@@ -83,7 +88,9 @@ def plot_state_summary(stats: SeriesStats, path) -> Path:
     ax.set_ylabel("volume fraction of AM")
     ax.legend(frameon=False, fontsize=8)
     ax = fig.add_subplot(1, 2, 2)
-    ax.plot(x, [s["total_li"] for s in stats.summary], "o-")
+    err = [2 * s["sigma"]["total_li"] if "sigma" in s else np.nan for s in stats.summary]
+    ax.errorbar(x, [s["total_li"] for s in stats.summary], yerr=None if np.all(np.isnan(err)) else err,
+                fmt="o-", capsize=3)
     ax.set_xticks(x, stats.states)
     ax.set_ylabel("total Li content x")
     ax.set_xlabel("state")
