@@ -40,8 +40,8 @@ def test_real_tooth_within_one_pixel_of_tomopy():
         proj = normalize(f["exchange/data"][:], f["exchange/data_white"][:], f["exchange/data_dark"][:]).projections
         theta = f["exchange/theta"][:]
     est = find_center(proj, theta)
-    assert abs(est.center_px - TOOTH_CENTER_TOMOPY) <= 1.0, est
-    assert 0 < est.score < 1
+    assert abs(est.center_px - TOOTH_CENTER_TOMOPY) <= 1.0, est  # 296.25: the centroid fit
+    assert "within the field of view" in est.method  # every view holds the whole tooth (1.3 %)
 
 
 def test_validation():
