@@ -119,24 +119,21 @@ class SeriesStats:
         return np.sqrt(var[:, 1:] + var[:, :-1])
 
     def to_dict(self) -> dict:
-        d = self._to_dict()
-        if self.mean_li_sigma is not None:
-            for p, sig in zip(d["particles"], self.mean_li_sigma):
+        sigmas = self.mean_li_sigma if self.mean_li_sigma is not None else [None] * len(self.labels)
+        particles = []
+        for k, v, ins, li, rich, fol, sig in zip(self.labels, self.volume_um3, self.inside, self.mean_li,
+                                                 self.li_rich_fraction, self.followed, sigmas):
+            p = {"label": int(k), "volume_um3": float(v), "inside": bool(ins),
+                 "mean_li": [float(x) for x in li], "li_rich_fraction": [float(x) for x in rich],
+                 "followed": [bool(b) for b in fol]}
+            if sig is not None:
                 p["mean_li_sigma"] = [float(x) for x in sig]
-        return d
-
-    def _to_dict(self) -> dict:
+            particles.append(p)
         return {
             "format": FORMAT, "version": VERSION, "states": list(self.states),
             "reference_state": self.states[0], "voxel_size_um": [float(v) for v in self.voxel_size_um],
             "motions": [dict(m) for m in self.motions], "summary": [dict(s) for s in self.summary],
-            "particles": [{"label": int(k), "volume_um3": float(v), "inside": bool(ins),
-                           "mean_li": [float(x) for x in li], "li_rich_fraction": [float(x) for x in rich],
-                           "followed": [bool(b) for b in fol]}
-                          for k, v, ins, li, rich, fol in zip(self.labels, self.volume_um3, self.inside,
-                                                              self.mean_li, self.li_rich_fraction,
-                                                              self.followed)],
-            "notes": list(self.notes),
+            "particles": particles, "notes": list(self.notes),
             "provenance": self.provenance.to_dict() if self.provenance is not None else None,
         }
 
