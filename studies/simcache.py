@@ -6,7 +6,8 @@ pipeline): the scans, references and truth of a scenario depend only on the
 scenario and on the code that generates them, so they are kept in
 ``<cache>/<key>/`` and reused. The key hashes the resolved scenario TOML and
 `generator_version` (trixanes' version and the sources of ``trixanes.synth``
-and ``trixanes.io``), never a path, so a cache folder can be copied to another
+and of every trixanes module it imports: the io formats it writes, the shared
+helpers), never a path, so a cache folder can be copied to another
 machine or shared between the machines of a cluster.
 
 An entry is built in a work folder beside it and renamed into place, and its
@@ -18,10 +19,12 @@ manifest is simulated again.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -32,10 +35,10 @@ from trixanes._shared.jsonio import write_json
 from trixanes._shared.paths import OWNER_FILE, check_out_dir, make_work_dir
 
 __all__ = ["CachedSimulation", "GENERATOR_PACKAGES", "cached_simulation", "default_cache_dir",
-           "generator_version", "simulation_key", "source_version"]
+           "generator_version", "simulation_key", "source_modules", "source_version"]
 
-#: the packages whose code decides what a simulation writes
-GENERATOR_PACKAGES = ("trixanes.synth", "trixanes.io")
+#: the packages whose code (with what it imports) decides what a simulation writes
+GENERATOR_PACKAGES = ("trixanes.synth",)
 MANIFEST = "simulation.json"
 ENV_VAR = "TRIXANES_CACHE"
 
@@ -71,7 +74,12 @@ class CachedSimulation:
 
 
 def source_version(packages) -> str:
-    """``trixanes.__version__`` plus a hash of the Python sources of ``packages``.
+    """``trixanes.__version__`` plus a hash of the sources ``packages`` run.
+
+    The sources are every module of the packages and every trixanes module they
+    import, directly or through another (`source_modules`): a change to a file
+    format a simulation writes changes the version, a change to one it never
+    touches does not.
 
     Parameters
     ----------
@@ -81,8 +89,8 @@ def source_version(packages) -> str:
     Returns
     -------
     str
-        ``"<version>+<16 hex digits>"``; it changes when any source file of the
-        packages changes (its path relative to the package, or its bytes).
+        ``"<version>+<16 hex digits>"``; it changes when any of those source
+        files changes (its module name, or its bytes).
 
     Examples
     --------
@@ -98,12 +106,74 @@ def _source_version(packages: tuple) -> str:
     import trixanes
 
     h = hashlib.sha256()
+    for name, path in source_modules(packages):
+        h.update(name.encode())
+        h.update(path.read_bytes())
+    return f"{trixanes.__version__}+{h.hexdigest()[:16]}"
+
+
+def source_modules(packages) -> tuple[tuple[str, Path], ...]:
+    """(module name, source file) of the packages' modules and of the trixanes modules they import.
+
+    The imports are read from the sources (``import`` and ``from ... import``,
+    relative ones resolved, inside functions too), not by running them, and
+    followed transitively; the packages a module sits in count as well, since
+    importing it runs their ``__init__``.
+
+    Examples
+    --------
+    >>> names = dict(source_modules(("trixanes.synth",)))
+    >>> "trixanes.io.truth" in names, "trixanes.io.series" in names
+    (True, False)
+    """
+    return _source_modules(tuple(packages))
+
+
+@functools.lru_cache(maxsize=None)
+def _source_modules(packages: tuple) -> tuple[tuple[str, Path], ...]:
+    todo = []
     for name in packages:
         folder = Path(importlib.import_module(name).__path__[0])
-        for path in sorted(folder.rglob("*.py")):
-            h.update(f"{name}/{path.relative_to(folder).as_posix()}".encode())
-            h.update(path.read_bytes())
-    return f"{trixanes.__version__}+{h.hexdigest()[:16]}"
+        todo += [".".join((name, *p.relative_to(folder).with_suffix("").parts)).removesuffix(".__init__")
+                 for p in folder.rglob("*.py")]
+    found: dict[str, Path] = {}
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        spec = _spec(name)
+        if spec is None or not str(spec.origin or "").endswith(".py"):
+            continue
+        found[name] = Path(spec.origin)
+        todo += _parents(name) + _imports(name, found[name], spec.submodule_search_locations is not None)
+    return tuple(sorted(found.items()))
+
+
+def _spec(name: str):
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+
+
+def _parents(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _imports(name: str, path: Path, is_package: bool) -> list[str]:
+    """The trixanes modules a source file names in its imports."""
+    package = name if is_package else name.rpartition(".")[0]
+    out = []
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) \
+                if node.level else node.module
+            # ``from pkg import x``: x may be a submodule or a name defined in pkg
+            out += [base] + [f"{base}.{a.name}" for a in node.names if a.name != "*"]
+    return [m for m in out if m == "trixanes" or m.startswith("trixanes.")]
 
 
 def generator_version() -> str:
