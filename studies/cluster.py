@@ -33,7 +33,8 @@ def _after(_dependency, fn, *args, **kwargs):
 
 
 def run_on_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker, task_threads, fn,
-                keep_files, bar, *, run_scenario, record_error, prerequisites=None) -> dict:
+                keep_files, bar, *, run_scenario, record_error, prerequisites=None,
+                band_prerequisites: bool | None = None) -> dict:
     """Run ``pending`` ({cache key: task index}) as Dask tasks; return {key: result row}.
 
     A worker that dies (out of memory, killed) gives an error row, like a
@@ -61,17 +62,48 @@ def run_on_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker,
     try:
         costs = {k: _cost(tasks[i]) for k, i in pending.items()}
         rank = {k: r for r, k in enumerate(sorted(costs, key=costs.get))}
+        makers = {}
         for k in pending:
             name, make = (prerequisites or {}).get(k, (None, None))
-            if name is not None and name not in first:
+            if name is not None:
+                makers.setdefault(name, make)
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        if band_prerequisites is None:
+            band_prerequisites = 0 < len(makers) < n_workers
+        order = sorted(pending.items(), key=lambda item: -costs[item[0]])
+
+        def submit(k, i, after=None):
+            futures[client.submit(_after, after, run_scenario, tasks[i], out_dir, cache_key=k, chain=fn,
+                                  keep_files=keep_files, threads=threads, key=f"scenario-{k}",
+                                  pure=False, retries=0, priority=rank[k])] = k
+
+        if band_prerequisites:
+            # one simulation at a time on the whole cluster; its scenarios start as it is done
+            for name, make in makers.items():
+                try:
+                    make(scheduler=client)
+                    failed = None
+                except Exception as exc:
+                    failed = (exc, traceback.format_exc())
+                for k, i in order:
+                    if (prerequisites or {}).get(k, (None,))[0] != name:
+                        continue
+                    if failed is None:
+                        submit(k, i)
+                    else:
+                        folder = out_dir / k
+                        folder.mkdir(parents=True, exist_ok=True)
+                        done[k] = record_error(tasks[i], folder, *failed)
+                        bar.update(1)
+            for k, i in order:
+                if (prerequisites or {}).get(k, (None,))[0] is None:
+                    submit(k, i)
+        else:
+            for name, make in makers.items():
                 first[name] = client.submit(make, key=f"prerequisite-{name}", pure=False, retries=0,
                                             priority=len(pending) + 1)
-        for k, i in sorted(pending.items(), key=lambda item: -costs[item[0]]):
-            name = (prerequisites or {}).get(k, (None, None))[0]
-            fut = client.submit(_after, first.get(name), run_scenario, tasks[i], out_dir, cache_key=k,
-                                chain=fn, keep_files=keep_files, threads=threads, key=f"scenario-{k}",
-                                pure=False, retries=0, priority=rank[k])
-            futures[fut] = k
+            for k, i in order:
+                submit(k, i, first.get((prerequisites or {}).get(k, (None,))[0]))
         for fut in as_completed(futures):
             k = futures[fut]
             try:

@@ -222,7 +222,8 @@ def _load(folder: Path, key: str) -> CachedSimulation | None:
         return None
 
 
-def cached_simulation(scenario, cache_dir=None, *, progress: bool = False) -> CachedSimulation:
+def cached_simulation(scenario, cache_dir=None, *, progress: bool = False,
+                      scheduler=None) -> CachedSimulation:
     """The scans, references and truth of ``scenario``: from the cache, or simulated into it.
 
     Parameters
@@ -232,6 +233,10 @@ def cached_simulation(scenario, cache_dir=None, *, progress: bool = False) -> Ca
         The cache folder; default `default_cache_dir`.
     progress : bool
         Show the simulation's progress bars.
+    scheduler : str or distributed.Client, optional
+        Image the bands of detector rows on this Dask cluster's workers
+        (`trixanes.synth.simulate.simulate`'s ``scheduler``; the same files).
+        The cache folder must be on a file system they share.
 
     Returns
     -------
@@ -265,7 +270,7 @@ def cached_simulation(scenario, cache_dir=None, *, progress: bool = False) -> Ca
         return found
     work = make_work_dir(cache, ".sim-")
     try:
-        res = simulate(scenario, work, progress=progress)
+        res = simulate(scenario, work, progress=progress, scheduler=scheduler)
         files = {p.name: p.stat().st_size for p in work.iterdir() if p.is_file() and p.name != OWNER_FILE}
         write_json(work / MANIFEST, {
             "key": key, "generator": generator_version(), "scenario_name": scenario.name,

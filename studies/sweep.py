@@ -333,7 +333,8 @@ def _limit_threads(n: int) -> None:
 def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, workers: int = 2,
               threads_per_worker: int = 1, task_threads: int | None = None, progress: bool = True,
               fn: Chain | None = None, keep_files: bool = False, pipeline=None,
-              sim_cache=None, share_simulations: bool | None = None) -> list[dict]:
+              sim_cache=None, share_simulations: bool | None = None,
+              band_simulations: bool | None = None) -> list[dict]:
     """Run the tasks that are not cached yet on Dask; return every task's row, in order.
 
     Parameters
@@ -376,6 +377,12 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
         Plan the shared sources and make every simulation before its scenarios
         (with ``sim_cache``); default: when trixanes' own chain runs (not ``fn``,
         which may not read them).
+    band_simulations : bool, optional
+        Make the shared simulations one after another, each imaging its bands of
+        detector rows on all the workers (`simcache.cached_simulation` with the
+        sweep's cluster), instead of one simulation per worker. Default: when
+        there are fewer simulations to make than workers, as when a few
+        simulations feed many scenarios on a cluster.
 
     Returns
     -------
@@ -431,7 +438,8 @@ def run_sweep(tasks: Sequence[Task], out_dir, *, scheduler: str | None = None, w
                     made[k] = (simulation_key(sc), functools.partial(cached_simulation, sc, sim_cache))
             done = run_on_dask(tasks, pending, out_dir, scheduler, workers, threads_per_worker,
                                task_threads, fn, keep_files, bar, run_scenario=one,
-                               record_error=record_error, prerequisites=made)
+                               record_error=record_error, prerequisites=made,
+                               band_prerequisites=band_simulations)
     finally:
         bar.close()
     result = []

@@ -14,7 +14,9 @@ from trixanes.cli_app import _PIPELINE_HELP, _TIMEOUT_HELP, _fail, _pipeline, ap
 def study(
     name: str = typer.Argument(..., help="dead_angle, binning, edge_energy, dose, calibration or registration."),
     out: Path = typer.Option(..., "--out", help="Output folder (cache and results)."),
-    scheduler: Optional[str] = typer.Option(None, help="Address of an existing Dask scheduler."),
+    scheduler: Optional[str] = typer.Option(None, help="Address of an existing Dask scheduler. A study with fewer "
+                                                             "simulations than workers images each "
+                                                             "simulation's bands on all of them."),
     workers: int = typer.Option(2, help="Local workers when no scheduler is given."),
     repeats: int = typer.Option(1, help="Seeds per scenario."),
     quick: bool = typer.Option(False, "--quick", help="Small, fast version of the study."),

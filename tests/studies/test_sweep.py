@@ -196,6 +196,60 @@ def test_shared_simulations_are_made_once_before_their_scenarios(tmp_path):
     assert len(list(sims.glob("*/simulation.json"))) == 2
 
 
+def test_a_single_simulation_is_banded_over_the_workers(tmp_path, monkeypatch):
+    """Fewer simulations than workers: each is made here, its bands imaged on the cluster."""
+    import functools
+
+    import h5py
+    import numpy as np
+
+    from trixanes.studies.simcache import cached_simulation, plan_sources
+    from trixanes.synth import simulate as simulate_module
+
+    made = []
+    real = simulate_module.simulate
+
+    def spy(*args, **kwargs):
+        made.append(kwargs.get("scheduler"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(simulate_module, "simulate", spy)
+    small = Scenario.preset("tiny").replace(acquisition={"detector_cols": 24, "detector_rows": 8,
+                                                         "n_projections": 13, "flux_photons": 1e4})
+    tasks = [Task("t", f"wedge {w}", small.replace(acquisition={"dead_wedge_deg": w})) for w in (0.0, 40.0)]
+    sims = tmp_path / "sims"
+    rows = run_sweep(tasks, tmp_path / "c", workers=2, progress=False, sim_cache=sims,
+                     fn=functools.partial(source_ready, sims=sims), share_simulations=True)
+    assert [r["status"] for r in rows] == ["ok"] * 2, [r.get("error") for r in rows]
+    assert len(made) == 1 and made[0] is not None  # made once, in this process, on the cluster
+    monkeypatch.setattr(simulate_module, "simulate", real)
+    local = cached_simulation(plan_sources([t.scenario for t in tasks])[0], tmp_path / "local")
+    assert local.key == rows[0]["source"]
+    for a in local.scan_paths:
+        with h5py.File(a) as fa, h5py.File(sims / local.key / a.name) as fb:
+            for k in ("exchange/data", "exchange/data_white", "exchange/theta"):
+                assert np.array_equal(fa[k][()], fb[k][()]), f"{a.name}: {k}"
+
+
+def test_a_failed_banded_simulation_is_each_scenarios_error(tmp_path, monkeypatch):
+    import functools
+
+    from trixanes.synth import simulate as simulate_module
+
+    def broken(*args, **kwargs):
+        raise ValueError("phantom: no room for particles")
+
+    monkeypatch.setattr(simulate_module, "simulate", broken)
+    small = Scenario.preset("tiny").replace(acquisition={"detector_cols": 24, "detector_rows": 8,
+                                                         "n_projections": 13})
+    tasks = [Task("t", f"wedge {w}", small.replace(acquisition={"dead_wedge_deg": w})) for w in (0.0, 40.0)]
+    rows = run_sweep(tasks, tmp_path / "c", workers=2, progress=False, sim_cache=tmp_path / "sims",
+                     fn=functools.partial(source_ready, sims=tmp_path / "sims"), share_simulations=True,
+                     band_simulations=True)
+    assert [r["status"] for r in rows] == ["error"] * 2
+    assert all("no room for particles" in r["error"] for r in rows)
+
+
 @pytest.mark.slow
 def test_real_chain_one_tiny_scenario(tmp_path):
     for module in ("trixanes.synth.simulate", "trixanes.pipeline.process", "trixanes.validate.scorecard"):
