@@ -52,6 +52,7 @@ def fake_metrics(task):
         found = t - k * (t - 0.38) * (1.0 - t)
         m["curves"] = {"profiles.depth": {"true": t.tolist(), "found": found.tolist()}}
         m["voxel.am.bias"] = float(np.mean(found - t))
+        m.update({f"process.energies_kev.{i}": e for i, e in enumerate((8.30, 8.35, 8.43))})
     elif task.study == "registration":
         d = p["drift_px"]
         m["voxel.am.rmse"] = 0.03 + (0.005 if p["register"] else 0.02) * d + r
@@ -180,6 +181,31 @@ def test_calibration_verdict(results):
     line = next(ln for ln in md.splitlines() if ln.startswith("- **edge-shift 2.3 eV**"))
     # bin [0.69, 0.79) holds x = 0.70 and 0.75: k (x - 0.38)(1 - x), k = 0.046 / 0.0961
     assert "largest |bias| 0.0451 at x ≈ 0.74" in line
+
+
+def test_calibration_shows_the_spectra_only_prediction(results):
+    md = results["calibration"].markdown_path.read_text()
+    assert "## Predicted from the spectra alone" in md
+    table = md.split("## Predicted from the spectra alone")[1]
+    assert "edge-shift 2.3 eV" in table and "linear-combination" not in table.split("|---")[0]
+
+
+def test_predicted_bias_is_zero_at_the_references_and_a_parabola_chord_at_the_white_line():
+    from trixanes.studies.calibration import predicted_bias
+
+    x = np.linspace(0.38, 1.0, 9)
+    w = (x - 0.38) / 0.62
+    for shift in (0.5, 2.3, 6.0):
+        b = predicted_bias(shift, (8.30, 8.35, 8.43), x)
+        assert abs(b[0]) < 1e-12 and abs(b[-1]) < 1e-12  # the references calibrate themselves
+        assert np.all(b[1:-1] > 0)  # concave at the white line: Li overestimated between them
+    # 8.35 keV is the white line's maximum: absorption quadratic in a small shift, so the
+    # linear calibration misses by the chord of a parabola, k * w * (1 - w)
+    b = predicted_bias(0.5, (8.30, 8.35, 8.43), x)
+    ratio = b[1:-1] / (w * (1 - w))[1:-1]
+    assert np.ptp(ratio) < 0.03 * ratio.mean()
+    # on the rising edge, below the white line, a small shift is nearly linear
+    assert np.max(np.abs(predicted_bias(0.5, (8.30, 8.344, 8.43), x))) < 0.25 * b.max()
 
 
 def test_registration_verdict(results):
