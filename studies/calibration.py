@@ -86,17 +86,10 @@ def slope(row) -> float:
     return float(np.polyfit(t, f, 1)[0]) if t.size >= 3 and np.ptp(t) > 0.02 else np.nan
 
 
-def predicted_bias(shift_ev: float, energies_kev, x, *, x_pristine: float | None = None,
-                   x_charged: float | None = None) -> np.ndarray:
-    """Bias of the linear calibration at Li content ``x`` from the edge-shift spectra alone.
-
-    The edge jump of a voxel of content x, ``J = (s_edge − s_pre) / (s_post − s_pre)``
-    of the built-in pristine spectrum shifted in proportion to the oxidation
-    (`trixanes.synth.xanes.XanesModel`), put through the line between the two
-    references' jumps. A voxel's J in the pipeline is an affine map of this one
-    (the other elements add the same absorption at every x), so the line gives the
-    same x; no resolution, partial volume or noise enters. The references' contents
-    default to the scenarios' (`trixanes.synth.lithium.LithiumParams`).
+def predicted_bias(shift_ev: float, energies_kev, x) -> np.ndarray:
+    """Bias of the linear calibration at Li content ``x`` from the built-in edge-shift
+    spectra alone (`trixanes.synth.xanes.linear_calibration_bias`; no imaging), with
+    the scenarios' reference contents.
 
     Examples
     --------
@@ -105,18 +98,12 @@ def predicted_bias(shift_ev: float, energies_kev, x, *, x_pristine: float | None
     [0.0, 0.14, 0.0]
     """
     from trixanes.synth.lithium import LithiumParams
-    from trixanes.synth.xanes import XanesModel, default_spectra
+    from trixanes.synth.xanes import XanesModel, default_spectra, linear_calibration_bias
 
-    x_pristine = LithiumParams.x_pristine if x_pristine is None else x_pristine
-    x_charged = LithiumParams.x_charged if x_charged is None else x_charged
     pristine, charged = default_spectra(shift_ev)
-    model = XanesModel("edge-shift", pristine, charged, x_pristine=x_pristine, x_charged=x_charged,
-                       shift_ev=shift_ev)
-    x = np.asarray(x, float)
-    s = model.evaluate(np.asarray(energies_kev, float), np.concatenate([[x_charged, x_pristine], x]))
-    j = (s[1] - s[0]) / (s[2] - s[0])
-    found = x_charged + (x_pristine - x_charged) * (j[2:] - j[0]) / (j[1] - j[0])
-    return found - x
+    model = XanesModel("edge-shift", pristine, charged, x_pristine=LithiumParams.x_pristine,
+                       x_charged=LithiumParams.x_charged, shift_ev=shift_ev)
+    return linear_calibration_bias(model, energies_kev, x)
 
 
 def predicted_curves(rows) -> dict:

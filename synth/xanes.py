@@ -249,6 +249,55 @@ class XanesModel:
         return self.pristine.evaluate(eb - delta_kev)
 
 
+def linear_calibration_bias(model: XanesModel, energies_kev, li) -> np.ndarray:
+    """Error of the two-reference linear calibration for a voxel of Li content ``li``.
+
+    The edge jump ``J = (s_edge − s_pre) / (s_post − s_pre)`` of the model at
+    the three energies, mapped to Li by the line through the references' jumps
+    (what the pipeline's calibration does), minus the true content. A voxel's
+    measured J is an affine map of this one (the other elements absorb the same
+    at every x), so the line gives the same Li: this is the calibration's own
+    error, with no resolution, partial volume or noise. Small for a
+    ``linear-combination`` model (J is a ratio, and the references' post-edge
+    levels differ a little); for ``edge-shift`` it shows where on the edge the
+    calibration can be trusted.
+
+    Parameters
+    ----------
+    model : XanesModel
+        The spectral model, built-in or from measured references
+        (`measured_spectra`).
+    energies_kev : sequence of 3 float
+        Pre-edge, edge and post-edge energies, keV.
+    li : array_like
+        Li contents, within [x_charged, x_pristine].
+
+    Returns
+    -------
+    ndarray
+        Found minus true Li, the shape of ``li``.
+
+    Examples
+    --------
+    >>> m = XanesModel("edge-shift", shift_ev=2.3)
+    >>> b = linear_calibration_bias(m, (8.30, 8.35, 8.43), [0.38, 0.74, 1.0])
+    >>> [round(float(v), 3) for v in b]
+    [0.0, 0.14, 0.0]
+    >>> round(float(linear_calibration_bias(XanesModel(), (8.30, 8.35, 8.43), 0.69)), 4)
+    -0.0006
+    """
+    e = np.asarray(energies_kev, float)
+    if e.shape != (3,) or not np.all(np.diff(e) > 0):
+        raise ValueError(f"energies_kev: expected increasing pre, edge, post energies, got {energies_kev!r}")
+    x = np.asarray(li, float)
+    ends = model.evaluate(e, np.array([model.x_charged, model.x_pristine]))
+    s = model.evaluate(e, x)
+    jump = lambda v: (v[1] - v[0]) / (v[2] - v[0])
+    jc, jp = jump(ends[:, 0]), jump(ends[:, 1])
+    found = model.x_charged + (model.x_pristine - model.x_charged) * (jump(s) - jc) / (jp - jc)
+    return found - x
+
+
 def edge_position_kev(spectrum: XanesSpectrum, level: float = 0.5) -> float:
     """First energy where the normalized spectrum reaches ``level`` (keV).
 

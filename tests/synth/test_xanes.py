@@ -14,6 +14,7 @@ from trixanes.synth.xanes import (
     XanesSpectrum,
     default_spectra,
     edge_position_kev,
+    linear_calibration_bias,
     measured_spectra,
     normalize_spectrum,
 )
@@ -128,3 +129,42 @@ def test_model_from_measured_nmc622():
     np.testing.assert_allclose(m.evaluate(e, 1.0), normalize_spectrum(e, raw_p), atol=1e-12)
     es = XanesModel("edge-shift", p, c, shift_ev=shift_ev)
     assert es.evaluate(8.37, 0.38) == pytest.approx(p.evaluate(8.37 - shift_ev * 1e-3))
+
+
+def _spectrum(profile):
+    """A spectrum on a fine grid: 0 below 8.33 keV, ``profile`` up to 8.37, 1 above."""
+    e = np.linspace(8.25, 8.45, 20001)
+    v = np.where(e < 8.33, 0.0, np.where(e > 8.37, 1.0, profile(e)))
+    return XanesSpectrum(e, v, "test")
+
+
+def test_calibration_bias_limits():
+    x = np.linspace(0.38, 1.0, 11)
+    w = (x - 0.38) / 0.62
+    energies = (8.30, 8.35, 8.43)
+    # an edge that rises linearly through the edge energy: a shift moves J linearly, no bias
+    ramp = _spectrum(lambda e: (e - 8.33) / 0.04)
+    b = linear_calibration_bias(XanesModel("edge-shift", ramp, ramp, shift_ev=2.3), energies, x)
+    np.testing.assert_allclose(b, 0.0, atol=1e-9)
+    # a maximum at the edge energy: J quadratic in the shift, the line misses by
+    # (x_p - x_c) w (1 - w), the chord of a parabola, for any shift
+    peak = _spectrum(lambda e: 0.5 + 0.5 * (1 - ((e - 8.35) / 0.02) ** 2) * (np.abs(e - 8.35) < 0.02))
+    for shift in (0.5, 2.3):
+        b = linear_calibration_bias(XanesModel("edge-shift", peak, peak, shift_ev=shift), energies, x)
+        np.testing.assert_allclose(b, 0.62 * w * (1 - w), atol=1e-6)
+    # mixing spectra: the line is right up to the ratio's small curvature
+    assert np.max(np.abs(linear_calibration_bias(XanesModel(), energies, x))) < 0.002
+    with pytest.raises(ValueError, match="energies_kev"):
+        linear_calibration_bias(XanesModel(), (8.35, 8.30, 8.43), x)
+
+
+@needs('nmc622_nmc721_NiK_xanes.csv')
+def test_calibration_bias_of_the_measured_nmc622():
+    e, raw_p, raw_c = _measured_nmc622()
+    p = XanesSpectrum.from_normalized(e, normalize_spectrum(e, raw_p), "NMC622 pristine")
+    c = XanesSpectrum.from_normalized(e, normalize_spectrum(e, raw_c), "NMC622 4.3 V")
+    shift_ev = (edge_position_kev(c) - edge_position_kev(p)) * 1e3
+    x = np.linspace(0.38, 1.0, 11)
+    for model in (XanesModel("linear-combination", p, c), XanesModel("edge-shift", p, c, shift_ev=shift_ev)):
+        b = linear_calibration_bias(model, (8.30, 8.35, 8.43), x)
+        assert abs(b[0]) < 1e-9 and abs(b[-1]) < 1e-9 and np.all(np.isfinite(b))
