@@ -327,6 +327,42 @@ def reconstruct(
     typer.echo(f"wrote {res.path}")
 
 
+@app.command("calibration-check")
+def calibration_check(
+    references: Path = typer.Argument(..., help="references.csv (energy, pristine, charged spectra)."),
+    energies: str = typer.Option("8.30,8.35,8.43", help="Pre-edge, edge and post-edge energies, keV."),
+    li_pristine: float = _OPT_LI_PRISTINE,
+    li_charged: float = _OPT_LI_CHARGED,
+):
+    """How far the linear J -> Li calibration can be trusted for these references, before a scan."""
+    import numpy as np
+
+    from trixanes.synth.calibration_check import check_calibration
+    from trixanes.synth.xanes import measured_spectra
+
+    try:
+        e = tuple(float(v) for v in energies.split(","))
+        c = check_calibration(*measured_spectra(references), e, x_pristine=li_pristine, x_charged=li_charged)
+    except (ValueError, OSError) as exc:
+        _fail(ValueError(f"{references}: {exc}") if str(references) not in str(exc) else exc)
+
+    def worst(b):
+        i = int(np.argmax(np.abs(b)))
+        return f"{b[i]:+.4f} at x = {c.li[i]:.2f}"
+
+    typer.echo(f"references {references}: edge shift from pristine to charged {c.shift_ev:+.2f} eV "
+               f"(half maximum)")
+    typer.echo(f"energies {', '.join(f'{v:.4f}' for v in c.energies_kev)} keV; largest error of the linear "
+               "calibration (found - true Li, spectra only):")
+    typer.echo(f"  if intermediate states mix the two spectra:  {worst(c.bias_mixing)}")
+    typer.echo(f"  if the edge shifts in proportion to the Li:  {worst(c.bias_shift)}")
+    typer.echo("edge energy (keV) -> largest error if the edge shifts:")
+    for ed, w in zip(c.edges_kev[::2], c.worst_shift[::2]):
+        typer.echo(f"  {ed:.4f}  {w:.4f}")
+    typer.echo(f"smallest at {c.best_edge_kev:.4f} keV ({c.worst_shift.min():.4f}); where the two "
+               "hypotheses differ, the Li map is only as good as the one that holds.")
+
+
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder."),
