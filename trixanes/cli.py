@@ -337,7 +337,7 @@ def calibration_check(
     """How far the linear J -> Li calibration can be trusted for these references, before a scan."""
     import numpy as np
 
-    from trixanes.synth.calibration_check import check_calibration
+    from trixanes.studies.calibration_check import check_calibration
     from trixanes.synth.xanes import measured_spectra
 
     try:

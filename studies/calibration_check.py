@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .xanes import XanesModel, XanesSpectrum, edge_position_kev, linear_calibration_bias
+from trixanes.synth.xanes import XanesModel, XanesSpectrum, edge_position_kev, linear_calibration_bias
 
 __all__ = ["CalibrationCheck", "check_calibration"]
 

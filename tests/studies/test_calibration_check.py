@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from trixanes.cli import app
-from trixanes.synth.calibration_check import check_calibration
+from trixanes.studies.calibration_check import check_calibration
 from trixanes.synth.xanes import default_spectra, linear_calibration_bias, XanesModel
 
 runner = CliRunner()
