@@ -112,13 +112,19 @@ def _measured_nmc622():
     return e, table[:, 1], table[:, 2]  # pristine, 4.3 V
 
 
-@needs('nmc622_nmc721_NiK_xanes.csv')
-def test_model_from_measured_nmc622():
+def _measured_nmc622_spectra():
+    """Normalized NMC622 pristine and 4.3 V spectra and the measured half-maximum shift, eV."""
     e, raw_p, raw_c = _measured_nmc622()
     p = XanesSpectrum.from_normalized(e, normalize_spectrum(e, raw_p), "NMC622 pristine")
     c = XanesSpectrum.from_normalized(e, normalize_spectrum(e, raw_c), "NMC622 4.3 V")
+    return p, c, (edge_position_kev(c) - edge_position_kev(p)) * 1e3
+
+
+@needs('nmc622_nmc721_NiK_xanes.csv')
+def test_model_from_measured_nmc622():
+    e, raw_p, _ = _measured_nmc622()
+    p, c, shift_ev = _measured_nmc622_spectra()
     # measured shift of the half maximum: +2.2 to +2.4 eV (data README)
-    shift_ev = (edge_position_kev(c) - edge_position_kev(p)) * 1e3
     assert 1.8 < shift_ev < 2.8
     m = XanesModel("linear-combination", p, c)
     v = m.evaluate(8.35, np.linspace(0.38, 1.0, 100))
@@ -160,10 +166,7 @@ def test_calibration_bias_limits():
 
 @needs('nmc622_nmc721_NiK_xanes.csv')
 def test_calibration_bias_of_the_measured_nmc622():
-    e, raw_p, raw_c = _measured_nmc622()
-    p = XanesSpectrum.from_normalized(e, normalize_spectrum(e, raw_p), "NMC622 pristine")
-    c = XanesSpectrum.from_normalized(e, normalize_spectrum(e, raw_c), "NMC622 4.3 V")
-    shift_ev = (edge_position_kev(c) - edge_position_kev(p)) * 1e3
+    p, c, shift_ev = _measured_nmc622_spectra()
     x = np.linspace(0.38, 1.0, 11)
     for model in (XanesModel("linear-combination", p, c), XanesModel("edge-shift", p, c, shift_ev=shift_ev)):
         b = linear_calibration_bias(model, (8.30, 8.35, 8.43), x)
